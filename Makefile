@@ -1,0 +1,68 @@
+# One-command set-up: `make run` starts the app, `make test` runs the whole suite.
+# Both create .venv, install pinned requirements and make the data available; every
+# step is skipped when already done, so a second call starts in seconds.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+PORT   ?= 8501
+# GPU=1 installs TensorFlow's CUDA build instead of tensorflow-cpu.
+GPU    ?= 0
+
+.PHONY: setup run test lint format bench data models browser clean help
+
+help:
+	@echo "make run    set up everything and start the app on http://127.0.0.1:$(PORT)"
+	@echo "make test   set up everything and run ruff and the whole test suite"
+	@echo "make bench  run the benchmarks and rewrite BENCHMARKS.md"
+	@echo "options:    PORT=8502  GPU=1 (NVIDIA server: TensorFlow's CUDA build)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# The stamp records which requirement files (and which TensorFlow build) were installed.
+$(VENV)/.installed-gpu$(GPU): $(PY) requirements.txt requirements-gpu.txt requirements-dev.txt
+	@echo "Installing pinned requirements into $(VENV) (GPU=$(GPU))..."
+ifeq ($(GPU),1)
+	grep -v '^tensorflow-cpu' requirements.txt > $(VENV)/requirements-gpu-base.txt
+	$(PY) -m pip uninstall -y -q tensorflow-cpu || true
+	$(PY) -m pip install -q -r $(VENV)/requirements-gpu-base.txt -r requirements-gpu.txt -r requirements-dev.txt
+else
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+endif
+	rm -f $(VENV)/.installed-gpu*
+	touch $@
+
+setup: $(VENV)/.installed-gpu$(GPU) data models
+
+data: $(VENV)/.installed-gpu$(GPU)
+	@scripts/ensure-data.sh $(PY)
+
+# Model files (e.g. the ported cat-or-dog network) are built once and cached under models/.
+models: $(VENV)/.installed-gpu$(GPU)
+	@scripts/ensure-models.sh $(PY)
+
+browser:
+	@scripts/ensure-browser.sh
+
+run: setup
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+lint: $(VENV)/.installed-gpu$(GPU)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-gpu$(GPU)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: setup browser lint
+	$(PY) -m pytest
+
+bench: setup browser
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts
