@@ -1,0 +1,305 @@
+"""Training engines: one Keras model is the source of truth, an engine moves its weights.
+
+`KerasEngine` trains any configuration with `model.fit` (and the GPU when Keras sees one).
+`NumpyPerPixelEngine` trains the article's best model (one per-pixel `Dense(N)` with no
+activation, dropout, `Dense(10)`) several times faster on a CPU, with the same maths:
+
+    hidden[b, p, n] = x[b, p] * w[n] + c[n]                        (Dense(N) on each pixel)
+    logits[b, k]    = s * sum_{p,n} m[b, p, n] * hidden[b, p, n] * W[p, n, k] + bias[k]
+
+with m the 0/1 dropout mask and s = 1 / keep. Grouping by pixel p, with U_p = w * W_p and
+V_p = c * W_p (each N x K), the forward pass is one batched product over the pixels,
+`M_p @ [U_p | V_p]`, and the backward pass another, `M_p^T @ [x_p g | g]`, from which the
+gradients of W, w and c follow element-wise. Only the mask is materialised; the
+(batch, 28, 28, N) hidden tensor Keras builds (and its gradient) never is. Without
+dropout (evaluation) the network collapses to one linear map, A_p = sum_n w[n] W[p, n].
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from core.shallow import NUM_CLASSES, PIXELS, TrainingConfig
+
+BatchCallback = Callable[[int, float, float], bool]
+"""Called after each batch with (batch index, mean loss so far, mean accuracy so far);
+returning False stops the epoch early (a user pressed Stop)."""
+
+CLIP = 1e-7  # Keras clips probabilities to [1e-7, 1 - 1e-7] in categorical cross-entropy.
+
+
+def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean categorical cross-entropy, computed as Keras does."""
+    picked = probabilities[np.arange(len(labels)), labels]
+    return float(-np.mean(np.log(np.clip(picked, CLIP, 1 - CLIP))))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
+
+
+class NumpyOptimizer:
+    """Adam, RMSprop and SGD with momentum, with Keras 3's update formulas."""
+
+    def __init__(self, config: TrainingConfig, shapes: list[tuple[int, ...]]):
+        self.kind = config.optimizer
+        self.learning_rate = config.learning_rate
+        self.iterations = 0
+        self.slots = [[np.zeros(shape, np.float32) for shape in shapes] for _ in range(2)]
+
+    def apply(self, weights: list[np.ndarray], gradients: list[np.ndarray]) -> None:
+        """Updates `weights` in place."""
+        self.iterations += 1
+        rate = self.learning_rate
+        for index, (weight, grad) in enumerate(zip(weights, gradients, strict=True)):
+            first, second = self.slots[0][index], self.slots[1][index]
+            if self.kind == "adam":
+                beta_1, beta_2, epsilon = 0.9, 0.999, 1e-4
+                alpha = rate * math.sqrt(1 - beta_2**self.iterations) / (1 - beta_1**self.iterations)
+                first += (grad - first) * (1 - beta_1)
+                second += (np.square(grad) - second) * (1 - beta_2)
+                weight -= alpha * first / (np.sqrt(second) + epsilon)
+            elif self.kind == "rmsprop":
+                rho, epsilon = 0.9, 1e-4
+                first *= rho
+                first += (1 - rho) * np.square(grad)
+                weight -= rate * grad / np.sqrt(first + epsilon)
+            else:  # SGD, momentum 0.85.
+                first *= 0.85
+                first -= rate * grad
+                weight += first
+
+
+class NumpyPerPixelEngine:
+    """The article's linear per-pixel network, trained with batched matrix products.
+
+    Args:
+        config: must satisfy `config.fits_numpy_engine`.
+        weights: the Keras model's weights in its order: hidden kernel (1, N), hidden bias
+            (N,), output kernel (784 N, 10), output bias (10,).
+        threads: threads that draw the dropout mask.
+    """
+
+    name = "numpy"
+
+    def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2):
+        if not config.fits_numpy_engine:
+            raise ValueError("The numpy engine needs one linear per-pixel hidden layer.")
+        self.config = config
+        self.units = config.hidden_units[0]
+        self.keep = 1.0 - config.dropout
+        self.set_weights(weights)
+        self.optimizer = NumpyOptimizer(config, [w.shape for w in self.weights])
+        seeds = np.random.SeedSequence(config.seed).spawn(threads + 1)
+        self.shuffle_rng = np.random.default_rng(seeds[0])
+        self.mask_rngs = [np.random.Generator(np.random.SFC64(seed)) for seed in seeds[1:]]
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="dropout-mask") if threads > 1 else None
+        # The keep test compares 16 random bits with a threshold, so the keep probability
+        # is exact to 1/65536 and the scale uses that exact value (dropout stays unbiased).
+        self.threshold = int(round(self.keep * 65536))
+        self.scale = 65536.0 / self.threshold if self.threshold else 0.0
+        self._mask = np.empty(0, np.float32)
+        self._lock = threading.Lock()
+
+    # Weights in, weights out -----------------------------------------------------------------
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        kernel, bias, out_kernel, out_bias = (np.array(w, dtype=np.float32, copy=True) for w in weights)
+        self.weights = [
+            kernel.reshape(-1),
+            bias,
+            out_kernel.reshape(PIXELS, self.units, NUM_CLASSES),
+            out_bias,
+        ]
+
+    def get_weights(self) -> list[np.ndarray]:
+        kernel, bias, out_kernel, out_bias = self.weights
+        return [
+            kernel.reshape(1, self.units).copy(),
+            bias.copy(),
+            out_kernel.reshape(PIXELS * self.units, NUM_CLASSES).copy(),
+            out_bias.copy(),
+        ]
+
+    # Inference: the exact linear collapse of the network without dropout ---------------------
+    def collapsed(self) -> tuple[np.ndarray, np.ndarray]:
+        kernel, bias, out_kernel, out_bias = self.weights
+        matrix = np.einsum("n,pnk->pk", kernel, out_kernel)
+        offset = np.einsum("n,pnk->k", bias, out_kernel) + out_bias
+        return matrix, offset
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities for (n, 784) images in [0, 1]."""
+        matrix, offset = self.collapsed()
+        return softmax(images @ matrix + offset)
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        probabilities = self.predict(images)
+        return cross_entropy(probabilities, labels), float(np.mean(probabilities.argmax(1) == labels))
+
+    # Training --------------------------------------------------------------------------------
+    def _draw_mask(self, batch: int) -> np.ndarray:
+        """A (784, batch, N) float32 0/1 mask, drawn in parallel slices of pixels."""
+        size = PIXELS * batch * self.units
+        if self._mask.size < size:
+            self._mask = np.empty(size, np.float32)
+        mask = self._mask[:size].reshape(PIXELS, batch, self.units)
+        if self.keep >= 1.0:
+            mask.fill(1.0)
+            return mask
+        parts = len(self.mask_rngs)
+        bounds = [PIXELS * i // parts for i in range(parts + 1)]
+
+        def fill(part: int) -> None:
+            start, stop = bounds[part], bounds[part + 1]
+            count = (stop - start) * batch * self.units
+            raw = self.mask_rngs[part].bit_generator.random_raw(-(-count // 4)).view(np.uint16)[:count]
+            np.less(raw.reshape(stop - start, batch, self.units), self.threshold, out=mask[start:stop])
+
+        if self.pool is None:
+            fill(0)
+        else:
+            list(self.pool.map(fill, range(parts)))
+        return mask
+
+    def gradients(self, images: np.ndarray, labels: np.ndarray, mask: np.ndarray):
+        """Loss, accuracy and gradients (Keras weight order) of a batch under a given mask.
+
+        Args:
+            images: (batch, 784) float32 pixels in [0, 1].
+            labels: (batch,) integer classes.
+            mask: (784, batch, N) float32 0/1 dropout mask (kept = 1).
+        """
+        kernel, bias, out_kernel, out_bias = self.weights
+        batch = len(labels)
+        pixels_first = np.ascontiguousarray(images.T)  # (784, batch)
+        scale = self.scale if self.keep < 1.0 else 1.0
+
+        # Forward: [U_p | V_p] = [w * W_p | c * W_p], then one product per pixel.
+        weights_uv = np.concatenate(
+            [kernel[None, :, None] * out_kernel, bias[None, :, None] * out_kernel], axis=2
+        )
+        products = np.matmul(mask, weights_uv)  # (784, batch, 2K)
+        logits = np.einsum("pbk,pb->bk", products[:, :, :NUM_CLASSES], pixels_first)
+        logits += products[:, :, NUM_CLASSES:].sum(axis=0)
+        logits *= scale
+        logits += out_bias
+        probabilities = softmax(logits)
+        loss = cross_entropy(probabilities, labels)
+        accuracy = float(np.mean(probabilities.argmax(1) == labels))
+
+        # Backward: g = dLoss/dlogits; Q_p = M_p^T (x_p g), R_p = M_p^T g.
+        grad_logits = probabilities
+        grad_logits[np.arange(batch), labels] -= 1.0
+        grad_logits /= batch
+        stacked = np.empty((PIXELS, batch, 2 * NUM_CLASSES), np.float32)
+        np.multiply(pixels_first[:, :, None], grad_logits[None], out=stacked[:, :, :NUM_CLASSES])
+        stacked[:, :, NUM_CLASSES:] = grad_logits[None]
+        sums = np.matmul(mask.transpose(0, 2, 1), stacked)  # (784, N, 2K)
+        q_sums, r_sums = sums[:, :, :NUM_CLASSES], sums[:, :, NUM_CLASSES:]
+        grad_out_kernel = kernel[None, :, None] * q_sums
+        grad_out_kernel += bias[None, :, None] * r_sums
+        grad_out_kernel *= scale
+        grad_kernel = scale * np.einsum("pnk,pnk->n", q_sums, out_kernel)
+        grad_bias = scale * np.einsum("pnk,pnk->n", r_sums, out_kernel)
+        grad_out_bias = grad_logits.sum(axis=0)
+        return loss, accuracy, [grad_kernel, grad_bias, grad_out_kernel, grad_out_bias]
+
+    def train_batch(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        """One optimizer step on a batch; returns its loss and accuracy (with dropout, like Keras)."""
+        loss, accuracy, grads = self.gradients(images, labels, self._draw_mask(len(labels)))
+        self.optimizer.apply(self.weights, grads)
+        return loss, accuracy
+
+    def train_epoch(
+        self, images: np.ndarray, labels: np.ndarray, on_batch: BatchCallback
+    ) -> tuple[float, float]:
+        """One pass over shuffled data; returns the epoch's mean loss and accuracy."""
+        order = self.shuffle_rng.permutation(len(labels))
+        batch_size = self.config.batch_size
+        loss_sum = correct_sum = seen = 0.0
+        for index, start in enumerate(range(0, len(order), batch_size)):
+            chosen = order[start : start + batch_size]
+            loss, accuracy = self.train_batch(images[chosen], labels[chosen])
+            loss_sum += loss * len(chosen)
+            correct_sum += accuracy * len(chosen)
+            seen += len(chosen)
+            if on_batch(index, loss_sum / seen, correct_sum / seen) is False:
+                break
+        return loss_sum / max(seen, 1), correct_sum / max(seen, 1)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+
+
+class KerasEngine:
+    """Any configuration, trained by Keras' own `fit` one epoch at a time."""
+
+    name = "keras"
+
+    def __init__(self, config: TrainingConfig, model):
+        import keras
+
+        from core.shallow import make_optimizer
+
+        self.config = config
+        self.model = model
+        self.keras = keras
+        model.compile(
+            optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        self.model.set_weights(weights)
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [np.array(w, copy=True) for w in self.model.get_weights()]
+
+    @staticmethod
+    def _images(images: np.ndarray) -> np.ndarray:
+        return images.reshape(-1, 28, 28, 1)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(
+            self.model.predict(self._images(images), batch_size=256, verbose=0), dtype=np.float64
+        )
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        probabilities = self.predict(images)
+        return cross_entropy(probabilities, labels), float(np.mean(probabilities.argmax(1) == labels))
+
+    def train_epoch(
+        self, images: np.ndarray, labels: np.ndarray, on_batch: BatchCallback
+    ) -> tuple[float, float]:
+        keras = self.keras
+
+        class Progress(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                logs = logs or {}
+                if (
+                    on_batch(batch, float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan)))
+                    is False
+                ):
+                    self.model.stop_training = True
+
+        history = self.model.fit(
+            self._images(images),
+            labels,
+            batch_size=self.config.batch_size,
+            epochs=1,
+            shuffle=True,
+            verbose=0,
+            callbacks=[Progress()],
+        )
+        return float(history.history["loss"][-1]), float(history.history["accuracy"][-1])
+
+    def close(self) -> None:
+        pass
