@@ -64,9 +64,7 @@ class AppServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"streamlit exited with code {self.process.returncode}; see {self.log_path}"
-                )
+                raise RuntimeError(f"streamlit exited with code {self.process.returncode}; see {self.log_path}")
             try:
                 with urllib.request.urlopen(self.url + "/_stcore/health", timeout=1) as response:
                     if response.status == 200:

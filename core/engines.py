@@ -183,9 +183,7 @@ class NumpyPerPixelEngine:
         scale = self.scale if self.keep < 1.0 else 1.0
 
         # Forward: [U_p | V_p] = [w * W_p | c * W_p], then one product per pixel.
-        weights_uv = np.concatenate(
-            [kernel[None, :, None] * out_kernel, bias[None, :, None] * out_kernel], axis=2
-        )
+        weights_uv = np.concatenate([kernel[None, :, None] * out_kernel, bias[None, :, None] * out_kernel], axis=2)
         products = np.matmul(mask, weights_uv)  # (784, batch, 2K)
         logits = np.einsum("pbk,pb->bk", products[:, :, :NUM_CLASSES], pixels_first)
         logits += products[:, :, NUM_CLASSES:].sum(axis=0)
@@ -218,9 +216,7 @@ class NumpyPerPixelEngine:
         self.optimizer.apply(self.weights, grads)
         return loss, accuracy
 
-    def train_epoch(
-        self, images: np.ndarray, labels: np.ndarray, on_batch: BatchCallback
-    ) -> tuple[float, float]:
+    def train_epoch(self, images: np.ndarray, labels: np.ndarray, on_batch: BatchCallback) -> tuple[float, float]:
         """One pass over shuffled data; returns the epoch's mean loss and accuracy."""
         order = self.shuffle_rng.permutation(len(labels))
         batch_size = self.config.batch_size
@@ -253,9 +249,7 @@ class KerasEngine:
         self.config = config
         self.model = model
         self.keras = keras
-        model.compile(
-            optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
+        model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
         self.model.set_weights(weights)
@@ -268,26 +262,19 @@ class KerasEngine:
         return images.reshape(-1, 28, 28, 1)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(
-            self.model.predict(self._images(images), batch_size=256, verbose=0), dtype=np.float64
-        )
+        return np.asarray(self.model.predict(self._images(images), batch_size=256, verbose=0), dtype=np.float64)
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         probabilities = self.predict(images)
         return cross_entropy(probabilities, labels), float(np.mean(probabilities.argmax(1) == labels))
 
-    def train_epoch(
-        self, images: np.ndarray, labels: np.ndarray, on_batch: BatchCallback
-    ) -> tuple[float, float]:
+    def train_epoch(self, images: np.ndarray, labels: np.ndarray, on_batch: BatchCallback) -> tuple[float, float]:
         keras = self.keras
 
         class Progress(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
                 logs = logs or {}
-                if (
-                    on_batch(batch, float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan)))
-                    is False
-                ):
+                if on_batch(batch, float(logs.get("loss", math.nan)), float(logs.get("accuracy", math.nan))) is False:
                     self.model.stop_training = True
 
         history = self.model.fit(

@@ -36,10 +36,7 @@ class ImageError(ValueError):
 
 def _read_bytes(source: ImageSource, max_bytes: int) -> tuple[bytes, str]:
     """Returns the raw bytes and a name for messages, reading at most max_bytes + 1."""
-    too_big = (
-        f"is larger than the {max_bytes / 1e6:.0f} MB limit; "
-        "save it at a smaller size or as JPEG and try again"
-    )
+    too_big = f"is larger than the {max_bytes / 1e6:.0f} MB limit; save it at a smaller size or as JPEG and try again"
     if isinstance(source, (bytes, bytearray, memoryview)):
         data, name = bytes(source), "The image"
     elif isinstance(source, (str, os.PathLike)):
@@ -54,9 +51,7 @@ def _read_bytes(source: ImageSource, max_bytes: int) -> tuple[bytes, str]:
         except OSError as error:
             raise ImageError(f"{name} could not be read: {error.strerror or error}.") from error
     elif hasattr(source, "read"):
-        name = (
-            f"'{Path(source.name).name}'" if isinstance(getattr(source, "name", None), str) else "The image"
-        )
+        name = f"'{Path(source.name).name}'" if isinstance(getattr(source, "name", None), str) else "The image"
         if hasattr(source, "seek"):
             try:
                 source.seek(0)
@@ -108,6 +103,7 @@ def load_image(
     *,
     max_bytes: int = MAX_BYTES,
     max_pixels: int = MAX_PIXELS,
+    draft_size: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Decodes an untrusted image safely into a uint8 array.
 
@@ -116,6 +112,9 @@ def load_image(
         mode: "RGB" for (H, W, 3) or "L" for (H, W) grayscale (Pillow's `convert("L")`).
         max_bytes: the largest file accepted.
         max_pixels: the largest width x height accepted, checked before decoding.
+        draft_size: for JPEGs, decode at the smallest 1/2, 1/4 or 1/8 scale that is still at
+            least this (width, height) (JPEG's DCT scaling: a 12-megapixel photo decodes
+            about 4x faster). None decodes at full size.
 
     Returns:
         A C-contiguous uint8 array, upright as the camera meant it (EXIF orientation).
@@ -149,13 +148,13 @@ def load_image(
                 f"{name} is {width}x{height} = {width * height / 1e6:.0f} megapixels, over the "
                 f"{max_pixels / 1e6:.0f}-megapixel limit; resize it and try again."
             )
+        if draft_size is not None and image.format == "JPEG":
+            image.draft(None, draft_size)
         try:
             image.seek(0)  # The first frame of an animated GIF, PNG or WebP.
             image.load()
         except Exception as error:  # Truncated data raises OSError, odd codecs others.
-            raise ImageError(
-                f"{name} is truncated or corrupt ({error}); re-save or re-download it."
-            ) from error
+            raise ImageError(f"{name} is truncated or corrupt ({error}); re-save or re-download it.") from error
         try:
             image = ImageOps.exif_transpose(image) or image
         except Exception:  # A broken EXIF block must not cost the picture itself.

@@ -67,9 +67,7 @@ class Progress:
     def fraction_done(self) -> float:
         if not self.epochs or not self.batches_per_epoch:
             return 0.0
-        completed = len(self.history) + (
-            self.batch / self.batches_per_epoch if self.status == "running" else 0
-        )
+        completed = len(self.history) + (self.batch / self.batches_per_epoch if self.status == "running" else 0)
         return min(1.0, completed / self.epochs)
 
 
@@ -153,9 +151,7 @@ class TrainingJob:
         self.data_path = data_path
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._progress = Progress(
-            job_id=self.id, epochs=config.epochs, batches_per_epoch=config.batches_per_epoch
-        )
+        self._progress = Progress(job_id=self.id, epochs=config.epochs, batches_per_epoch=config.batches_per_epoch)
         self._finished = threading.Event()
         self.queue: JobQueue | None = None
 
@@ -264,9 +260,7 @@ class TrainingJob:
                     )
                 except Exception:
                     pass
-            self._update(
-                status="failed", message=f"Training failed: {detail}", error=detail, queue_position=None
-            )
+            self._update(status="failed", message=f"Training failed: {detail}", error=detail, queue_position=None)
         finally:
             self._finished.set()
 
@@ -289,15 +283,11 @@ class TrainingJob:
             epoch_start = time.perf_counter()
             window = {"time": epoch_start, "batch": 0}
 
-            def on_batch(
-                batch: int, loss: float, accuracy: float, epoch=epoch, epoch_start=epoch_start
-            ) -> bool:
+            def on_batch(batch, loss, accuracy, epoch=epoch, epoch_start=epoch_start, window=window) -> bool:
                 now = time.perf_counter()
                 done = batch + 1
                 rate = done * config.batch_size / max(now - epoch_start, 1e-9)
-                per_epoch = (
-                    (batches * config.batch_size) / rate if not epoch_seconds else np.mean(epoch_seconds[-3:])
-                )
+                per_epoch = (batches * config.batch_size) / rate if not epoch_seconds else np.mean(epoch_seconds[-3:])
                 remaining = (batches - done) / batches * per_epoch + (config.epochs - epoch) * per_epoch
                 if now - window["time"] >= 0.1 or done == batches:
                     window["time"] = now

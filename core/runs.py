@@ -151,14 +151,8 @@ class RunStore:
     def mark_interrupted(self) -> int:
         """Marks runs whose owning process is gone as interrupted; returns how many."""
         with self._connect() as connection:
-            rows = connection.execute(
-                "SELECT id, owner_pid, owner_token FROM runs WHERE status = 'running'"
-            ).fetchall()
-        stale = [
-            row["id"]
-            for row in rows
-            if row["owner_token"] != PROCESS_TOKEN and not _pid_alive(row["owner_pid"])
-        ]
+            rows = connection.execute("SELECT id, owner_pid, owner_token FROM runs WHERE status = 'running'").fetchall()
+        stale = [row["id"] for row in rows if row["owner_token"] != PROCESS_TOKEN and not _pid_alive(row["owner_pid"])]
         for run_id in stale:
             self._write(
                 "UPDATE runs SET status = 'interrupted', error = ? WHERE id = ? AND status = 'running'",

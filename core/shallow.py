@@ -112,9 +112,7 @@ class TrainingConfig:
             if not 1 <= units <= MAX_UNITS:
                 raise ValueError(f"Each hidden layer needs 1 to {MAX_UNITS} neurons, not {units}.")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(
-                f"Dropout must be at least 0 and below 1 (it is the share dropped), not {self.dropout}."
-            )
+            raise ValueError(f"Dropout must be at least 0 and below 1 (it is the share dropped), not {self.dropout}.")
         if not 0.0 < self.learning_rate <= 1.0:
             raise ValueError(f"The learning rate must be above 0 and at most 1, not {self.learning_rate}.")
         if not 1 <= self.epochs <= MAX_EPOCHS:
@@ -287,9 +285,7 @@ def machine_speed_factor() -> float:
     return max(0.25, best / _REFERENCE_MATMUL_SECONDS)
 
 
-def estimate_seconds_per_epoch(
-    config: TrainingConfig, engine: str | None = None, has_gpu: bool = False
-) -> float:
+def estimate_seconds_per_epoch(config: TrainingConfig, engine: str | None = None, has_gpu: bool = False) -> float:
     """A first estimate of one epoch on this machine, before anything runs.
 
     Training reports measured speed from its first batches; this only guards against
@@ -404,9 +400,9 @@ def build_model(config: TrainingConfig):
         factory = ACTIVATIONS[config.activation][1]
         if factory is not None:
             x = factory(keras, name=f"activation_{index}", dtype=hidden_dtype)(x)
-        x = keras.layers.Dropout(
-            config.dropout, name=f"dropout_{index}", seed=config.seed + index, dtype=hidden_dtype
-        )(x)
+        x = keras.layers.Dropout(config.dropout, name=f"dropout_{index}", seed=config.seed + index, dtype=hidden_dtype)(
+            x
+        )
     if config.architecture == "article":
         x = keras.layers.Flatten(name="flatten")(x)
     outputs = keras.layers.Dense(

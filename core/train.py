@@ -55,14 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument(
-        "--train-limit", type=int, default=None, help="train on a random subset of this many images"
-    )
+    parser.add_argument("--train-limit", type=int, default=None, help="train on a random subset of this many images")
     parser.add_argument("--validation-split", type=float, default=defaults.validation_split)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument(
-        "--mixed-precision", action="store_true", help="bf16/fp16 hidden layers (Keras engine)"
-    )
+    parser.add_argument("--mixed-precision", action="store_true", help="bf16/fp16 hidden layers (Keras engine)")
     parser.add_argument("--engine", choices=list(ENGINES), default=defaults.engine)
     parser.add_argument("--db", help="saved-runs database (default $EXPLORER_DATA_DIR/runs.sqlite)")
     parser.add_argument("--data", help="folder with the Fashion-MNIST IDX files")
@@ -117,9 +113,7 @@ def list_runs(store, as_json: bool) -> None:
     print(f"{'id':>4}  {'status':<11} {'test acc':>8}  {'epochs':>6}  {'params':>10}  label")
     for run in runs:
         accuracy = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "-"
-        print(
-            f"{run.run_id:>4}  {run.status:<11} {accuracy:>8}  {run.epochs_run:>6}  {run.params:>10,}  {run.label}"
-        )
+        print(f"{run.run_id:>4}  {run.status:<11} {accuracy:>8}  {run.epochs_run:>6}  {run.params:>10,}  {run.label}")
 
 
 def show_progress(job, stream) -> None:
@@ -139,8 +133,7 @@ def show_progress(job, stream) -> None:
             stream.flush()
         for row in progress.history[reported_epochs:]:
             stream.write(
-                ("\n" if tty else "")
-                + f"epoch {row['epoch']}: loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
+                ("\n" if tty else "") + f"epoch {row['epoch']}: loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
                 f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} ({row['seconds']:.1f} s)\n"
             )
             reported_epochs += 1

@@ -63,7 +63,5 @@ def test_home_page_does_not_import_tensorflow():
         f"at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=30).run();"
         "print(json.dumps([bool(at.exception), 'tensorflow' in sys.modules, 'keras' in sys.modules]))"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert json.loads(output.strip().splitlines()[-1]) == [False, False, False]
