@@ -430,3 +430,48 @@ def mixed_precision_policy() -> str:
 
 def config_json(config: TrainingConfig) -> str:
     return json.dumps(config.to_dict(), sort_keys=True)
+
+
+ARTICLE_RESULTS = Path(__file__).resolve().parent.parent / "assets" / "article_results.json"
+
+
+@dataclass(frozen=True)
+class ArticleResult:
+    """One configuration the article reports, with its published numbers (fractions)."""
+
+    id: str
+    title: str
+    config: TrainingConfig
+    reported: dict
+    quote: str
+
+
+@cache
+def article_results() -> tuple[tuple[ArticleResult, ...], float]:
+    """The article's reported results as presets (article defaults filled in), and AlexNet's accuracy."""
+    data = json.loads(ARTICLE_RESULTS.read_text(encoding="utf-8"))
+    results = tuple(
+        ArticleResult(
+            id=entry["id"],
+            title=entry["title"],
+            config=TrainingConfig.from_dict(entry["config"]),
+            reported=entry["reported"],
+            quote=entry["quote"],
+        )
+        for entry in data["results"]
+    )
+    return results, float(data["alexnet"]["test_accuracy"])
+
+
+def matching_article_result(config: TrainingConfig) -> ArticleResult | None:
+    """The article's result for the same network (architecture, layers, activation, dropout)."""
+    for result in article_results()[0]:
+        reference = result.config
+        if (reference.architecture, reference.hidden_units, reference.activation, reference.dropout) == (
+            config.architecture,
+            config.hidden_units,
+            config.activation,
+            config.dropout,
+        ):
+            return result
+    return None
