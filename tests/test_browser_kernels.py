@@ -1,0 +1,72 @@
+"""The kernel lab in a real browser: Debian's chromium, headless, driven by Playwright."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SETTLE_MS = 30_000
+
+
+def wait_until_idle(page) -> None:
+    """Waits until Streamlit has finished the current run (its status widget disappears)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=SETTLE_MS)
+
+
+def screenshot_whole_page(page, path) -> None:
+    """Screenshots the whole page: Streamlit scrolls inside its own container, so grow the window."""
+    height = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('[data-testid=stMain], section')].map(e => e.scrollHeight))"
+    )
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 100, 8000)})
+    wait_until_idle(page)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def open_kernel_lab(page, url: str) -> None:
+    """Opens the app's home page and follows the menu to the kernel lab, as a new user does."""
+    page.goto(url)
+    page.get_by_text("Image classification explorer").first.wait_for(timeout=SETTLE_MS)
+    page.get_by_test_id("stSidebarNav").get_by_text("Kernel lab").click()
+    page.get_by_text("How one output pixel is computed").wait_for(timeout=SETTLE_MS)
+    wait_until_idle(page)
+
+
+def test_kernel_lab_shows_photo_kernel_and_output(app_server, page, artifacts_dir):
+    """Opening /kernels shows the sample cat, the article's V kernel, both images and the pixel sum."""
+    open_kernel_lab(page, app_server.url)
+    assert page.url.endswith("/kernels")
+    body = page.inner_text("body")
+    assert "Kernel lab" in body
+    kernel_box = page.get_by_test_id("stSelectbox").filter(has_text="Kernel").locator("input")
+    assert kernel_box.input_value() == "V (the article's vertical filter)"
+    assert "About the names V and H" in body
+    assert "Sum of the products" in body
+    assert "From hand-made to learned" in body
+    images = page.locator('[data-testid="stImage"] img')
+    assert images.count() >= 2
+    assert all(images.nth(index).evaluate("img => img.naturalWidth > 0") for index in range(2))
+    screenshot_whole_page(page, artifacts_dir / "kernels.png")
+
+
+def test_switching_kernel_and_uploading_a_broken_file(app_server, page, artifacts_dir):
+    """Choosing Sobel x updates the explanation; a broken upload shows the loader's message."""
+    open_kernel_lab(page, app_server.url)
+    page.get_by_test_id("stSelectbox").filter(has_text="Kernel").click()
+    page.get_by_role("option", name="Sobel x").click()
+    page.get_by_text("The x-derivative (right minus left)").wait_for(timeout=SETTLE_MS)
+    wait_until_idle(page)
+    page.get_by_text("Gradient magnitude").click()
+    wait_until_idle(page)
+    screenshot_whole_page(page, artifacts_dir / "kernels-sobel-magnitude.png")
+
+    page.get_by_test_id("stButtonGroup").get_by_text("Upload", exact=True).click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        files=[{"name": "holiday.jpg", "mimeType": "image/jpeg", "buffer": b"not really a JPEG"}]
+    )
+    page.get_by_text("is not an image file we can read").wait_for(timeout=SETTLE_MS)
+    assert "Kernel lab" in page.inner_text("body")
+    screenshot_whole_page(page, artifacts_dir / "kernels-bad-upload.png")
