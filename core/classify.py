@@ -171,10 +171,26 @@ class Prediction:
         }
 
 
-class Classifier:
-    """EfficientNet-Lite0 with ImageNet weights, loaded once; thread-safe for inference."""
+@dataclass(frozen=True)
+class Analysis:
+    """Everything a page shows about one photo: the decoded image, the network's input,
+    the prediction and the Grad-CAM heatmap (7x7, in [0, 1]) of the explained class."""
 
-    def __init__(self, model_path: str | Path = MODEL_PATH):
+    image: np.ndarray
+    prepared: Prepared
+    prediction: Prediction
+    heatmap: np.ndarray
+
+
+class Classifier:
+    """EfficientNet-Lite0 with ImageNet weights, loaded once; thread-safe for inference.
+
+    Args:
+        model_path: the ported `.keras` file.
+        warm_up: run one blank image at load, so the first photo does not pay for tracing.
+    """
+
+    def __init__(self, model_path: str | Path = MODEL_PATH, warm_up: bool = True):
         model_path = Path(model_path)
         if not model_path.is_file():
             raise ModelMissingError(
@@ -191,10 +207,28 @@ class Classifier:
         )
         kernel, _bias = self.model.get_layer("logits").get_weights()
         self.class_weights = kernel  # (1280, 1000)
+        self._forward = self._compiled_forward(keras.backend.backend())
+        if warm_up:
+            self.run(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8))
+
+    def _compiled_forward(self, backend: str):
+        """The network as one compiled graph for any batch size.
+
+        On TensorFlow a tf.function with a batch-agnostic signature is traced once (about
+        1.5 s); Keras' own predict_on_batch traces again for the first batch of a new size.
+        Other backends use predict_on_batch.
+        """
+        if backend != "tensorflow":
+            return self._features_and_logits.predict_on_batch
+        import tensorflow as tf
+
+        signature = tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 3), tf.float32)
+        network = self._features_and_logits
+        return tf.function(lambda pixels: network(pixels, training=False), input_signature=[signature])
 
     def run(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Runs the network on (N, 224, 224, 3) pixels; returns (features, logits) as numpy."""
-        features, logits = self._features_and_logits.predict_on_batch(pixels.astype(np.float32))
+        """Runs the network on (N, 224, 224, 3) pixels (0-255); returns (features, logits) as numpy."""
+        features, logits = self._forward(pixels.astype(np.float32))
         return np.asarray(features), np.asarray(logits)
 
     def predict(self, prepared: list[Prepared], threshold: float = THRESHOLD) -> list[Prediction]:
@@ -224,6 +258,16 @@ class Classifier:
             probabilities=probabilities,
             features=features,
         )
+
+    def analyse(self, source, threshold: float = THRESHOLD) -> Analysis:
+        """Decodes (safely), prepares and classifies one image, with its Grad-CAM heatmap.
+
+        Raises:
+            ImageError: the input is not an image we can use.
+        """
+        image, prepared = load_for_network(source)
+        prediction = self.predict([prepared], threshold)[0]
+        return Analysis(image, prepared, prediction, self.grad_cam(prediction))
 
     def grad_cam(self, prediction: Prediction, class_index: int | None = None) -> np.ndarray:
         """Grad-CAM for one class (default: the explained class), as a 7x7 map scaled to [0, 1]."""
@@ -287,6 +331,19 @@ def crop_for_display(image: np.ndarray, box: tuple[float, float, float, float], 
     """The region the network saw, at `size` x `size` pixels for showing next to a heatmap."""
     cropped = Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
     return np.asarray(cropped)
+
+
+def outline_crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """The image with the network's crop drawn as a rectangle and the cut-off parts dimmed."""
+    from PIL import ImageDraw
+
+    left, top, right, bottom = (round(value) for value in box)
+    dimmed = (image.astype(np.float32) * 0.45).astype(np.uint8)
+    dimmed[top:bottom, left:right] = image[top:bottom, left:right]
+    picture = Image.fromarray(dimmed)
+    width = max(2, min(image.shape[:2]) // 150)
+    ImageDraw.Draw(picture).rectangle((left, top, right - 1, bottom - 1), outline=(255, 215, 0), width=width)
+    return np.asarray(picture)
 
 
 def stem_filters() -> np.ndarray:
