@@ -23,14 +23,18 @@ def random_weights(model, seed=1):
     return [(rng.standard_normal(w.shape) * 0.1).astype(np.float32) for w in model.get_weights()]
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "sgd"])
-def test_steps_without_dropout_match_keras(batch, optimizer):
-    """With dropout 0, three optimizer steps give Keras' weights (Adam/RMSprop/SGD formulas)."""
+@pytest.mark.parametrize(
+    "optimizer, units, threads",
+    [("adam", 8, 1), ("rmsprop", 8, 1), ("sgd", 8, 1), ("adam", 200, 2), ("sgd", 200, 2)],
+)
+def test_steps_without_dropout_match_keras(batch, optimizer, units, threads):
+    """With dropout 0, three steps give Keras' weights (each optimizer; one and two threads)."""
     images, labels = batch
-    config = TrainingConfig(hidden_units=(8,), dropout=0.0, optimizer=optimizer, learning_rate=1e-2)
+    # A rate that keeps every probability above Keras' 1e-7 clip, where the two losses agree.
+    config = TrainingConfig(hidden_units=(units,), dropout=0.0, optimizer=optimizer, learning_rate=0.08 / units)
     model = build_model(config)
     model.set_weights(random_weights(model))
-    engine = NumpyPerPixelEngine(config, model.get_weights(), threads=1)
+    engine = NumpyPerPixelEngine(config, model.get_weights(), threads=threads)
     model.compile(optimizer=make_optimizer(config), loss="sparse_categorical_crossentropy")
     for _ in range(3):
         keras_loss = float(model.train_on_batch(images.reshape(-1, 28, 28, 1), labels))
@@ -63,6 +67,21 @@ def test_gradients_with_a_dropout_mask_match_tensorflow(batch):
     assert loss == pytest.approx(float(reference_loss), rel=1e-5)
     for ours, theirs in zip(grads, expected, strict=True):
         np.testing.assert_allclose(ours.reshape(theirs.shape), theirs.numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_step_equals_the_plain_formulation(batch, threads):
+    """The sliced, threaded step computes exactly the gradients of the mask it drew."""
+    images, labels = batch
+    config = TrainingConfig(hidden_units=(24,), dropout=0.8, seed=7)
+    model = build_model(config)
+    engine = NumpyPerPixelEngine(config, random_weights(model, seed=5), threads=threads)
+    loss, accuracy, grads, kept = engine.fused_gradients(images, labels)
+    assert kept.shape == (784, 32, 24) and abs(kept.mean() - 0.2) < 0.01
+    reference_loss, reference_accuracy, reference = engine.gradients(images, labels, kept.astype(np.float32))
+    assert loss == pytest.approx(reference_loss, rel=1e-6) and accuracy == reference_accuracy
+    for ours, theirs in zip(grads, reference, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
 
 
 def test_mask_keeps_the_right_share_and_is_seeded():
