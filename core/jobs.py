@@ -190,7 +190,7 @@ class TrainingJob:
     def run(self) -> None:
         """Trains, evaluates and saves; called in the worker thread."""
         started = time.perf_counter()
-        run_id = None
+        run_id = engine = None
         try:
             self._update(status="preparing", queue_position=0, message="Loading data and building the model")
             if self.store is None:
@@ -223,7 +223,6 @@ class TrainingJob:
             evaluation = evaluate_predictions(engine.predict(x_test), y_test).to_dict()
             model_path = self.store.model_path_for(run_id)
             model.save(model_path)
-            engine.close()
             status = "stopped" if self._stop.is_set() else "finished"
             duration = time.perf_counter() - started
             self.store.finish_run(
@@ -262,6 +261,8 @@ class TrainingJob:
                     pass
             self._update(status="failed", message=f"Training failed: {detail}", error=detail, queue_position=None)
         finally:
+            if engine is not None:
+                engine.close()
             self._finished.set()
 
     def _make_engine(self, model, engine_name: str):

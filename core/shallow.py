@@ -131,6 +131,8 @@ class TrainingConfig:
             raise ValueError(
                 f"The batch size must be 1 to {self.train_size:,} (the training-set size), not {self.batch_size}."
             )
+        if self.engine == "numpy" and self.mixed_precision:
+            raise ValueError("The numpy engine computes in float32; choose engine 'keras' for mixed precision.")
         if self.engine == "numpy" and not self.fits_numpy_engine:
             raise ValueError(
                 "The numpy engine trains only the article's per-pixel network with one hidden layer "
@@ -242,7 +244,8 @@ def resolve_engine(config: TrainingConfig, has_gpu: bool = False) -> str:
     """The engine that will train this config: numpy for the linear per-pixel net on a CPU."""
     if config.engine != "auto":
         return config.engine
-    return "numpy" if config.fits_numpy_engine and not has_gpu else "keras"
+    # Mixed precision is a Keras feature (bf16/fp16 layers); the numpy engine is float32.
+    return "numpy" if config.fits_numpy_engine and not has_gpu and not config.mixed_precision else "keras"
 
 
 def estimate_memory_bytes(config: TrainingConfig, engine: str | None = None) -> int:

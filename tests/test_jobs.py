@@ -108,3 +108,11 @@ def test_unaffordable_jobs_are_refused_before_queueing(queue):
     with pytest.raises(ValueError, match="GiB"):
         queue.submit(TrainingConfig(hidden_units=(4096, 4096, 4096)))
     assert queue.jobs() == []
+
+
+def test_mixed_precision_run_trains_with_keras(queue):
+    """Mixed precision (bf16 hidden layers on a CPU, fp16 on a GPU) trains through Keras."""
+    config = TINY.replace(mixed_precision=True, epochs=2)
+    progress = queue.submit(config).wait(180)
+    assert progress.status == "finished", progress.error
+    assert progress.engine == "keras" and progress.evaluation["accuracy"] > 0.4

@@ -70,6 +70,7 @@ def test_article_model_shapes():
         ({"architecture": "cnn"}, "Unknown architecture"),
         ({"validation_split": 0.9}, "validation split"),
         ({"engine": "numpy", "activation": "relu"}, "numpy engine"),
+        ({"engine": "numpy", "mixed_precision": True}, "float32"),
     ],
 )
 def test_invalid_settings_raise_actionable_errors(changes, message):
@@ -93,6 +94,7 @@ def test_estimates_grow_with_the_model():
     assert small.engine == "numpy"
     assert estimate(TrainingConfig(activation="relu")).engine == "keras"
     assert estimate(TrainingConfig(hidden_units=(392,)), has_gpu=True).engine == "keras"
+    assert estimate(TrainingConfig(hidden_units=(392,), mixed_precision=True)).engine == "keras"
 
 
 def test_config_round_trips_through_a_dict():
