@@ -573,8 +573,17 @@ class _Correlator:
 
 
 def _default_workers(values: int) -> int:
-    # Threads pay off only on large images; numpy releases the GIL inside each array operation.
-    return 1 if values < 2_000_000 else max(1, min(os.cpu_count() or 1, 8))
+    """Threads for one correlation: one for small images, else one per idle core (at most 8).
+
+    numpy releases the GIL inside each array operation, so bands run in parallel; but on a
+    machine already busy, extra threads only queue behind other work (measured: slower than
+    one thread), so the cores the load average says are busy are left out.
+    """
+    if values < 2_000_000:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    busy = math.floor(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
+    return max(1, min(cores - busy, 8))
 
 
 def correlate(image, kernel, mode: str = "same", stride: int = 1, *, workers: int | None = None) -> np.ndarray:
@@ -590,7 +599,7 @@ def correlate(image, kernel, mode: str = "same", stride: int = 1, *, workers: in
         kernel: a 2-D matrix with odd sides.
         mode: "same" (zero padding), "reflect" or "valid".
         stride: the step between output positions, 1 or more.
-        workers: threads to use; by default all cores for large images, one for small ones.
+        workers: threads to use; by default the idle cores for large images, one for small ones.
 
     Returns:
         A float32 array with the image's number of channels and `output_shape` rows and columns.
@@ -819,6 +828,17 @@ def encode_png(picture: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def summarize(response: np.ndarray, scaling: str, limit: float) -> str:
+    """One line on a response: its size, its range and how the picture shows it."""
+    shown = "clipped to 0-255" if scaling == "clip" else f"{scaling}, full colour at |r| = {limit:.4g}"
+    return f"{response.shape[1]}x{response.shape[0]}, from {response.min():.4g} to {response.max():.4g}; {shown}"
+
+
+def render_png(image: np.ndarray, kernel, settings: FilterSettings, partner=None, scaling: str = "signed") -> bytes:
+    """The filtered photo as PNG bytes, shown with `scaling` (what the page's download holds)."""
+    return encode_png(to_display(filter_image(image, kernel, settings, partner), scaling)[0])
+
+
 def filter_picture(weights: np.ndarray) -> np.ndarray:
     """One learned RGB filter (rows, cols, 3) as a small picture: grey is 0, colour shows sign.
 
@@ -951,12 +971,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ImageError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    shape = "x".join(str(size) for size in response.shape)
-    print(
-        f"{args.output}: {shape} response from {'x'.join(str(s) for s in image.shape[:2])}, "
-        f"range {response.min():.4g} to {response.max():.4g}, shown as {scaling}"
-        + (f" (full colour at |r| = {limit:.4g})" if scaling != "clip" else "")
-    )
+    print(f"{args.output}: {summarize(response, scaling, limit)} (input {image.shape[1]}x{image.shape[0]})")
     return 0
 
 

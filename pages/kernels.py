@@ -38,11 +38,6 @@ def stem_filters() -> np.ndarray | None:
         return None
 
 
-def full_resolution_png(data: bytes, matrix: tuple, settings, partner: tuple | None, scaling: str) -> bytes:
-    image = load_image(data, mode="L" if settings.color == "gray" else "RGB")
-    return kernels.encode_png(kernels.to_display(kernels.filter_image(image, matrix, settings, partner), scaling)[0])
-
-
 def grid(matrix: np.ndarray) -> pd.DataFrame:
     """A matrix labelled by offsets from the centre, as the per-pixel tables show it."""
     rows, cols = (range(-(size // 2), size // 2 + 1) for size in matrix.shape)
@@ -137,16 +132,12 @@ before.image(
     caption=f"Input: {photo.shape[1]}x{photo.shape[0]} on screen, photo {full_shape[1]}x{full_shape[0]}",
     width="stretch",
 )
-shown = f"full colour at |r| = {limit:.3g}" if scaling != "clip" else "clipped to 0-255"
-after.image(
-    picture,
-    caption=f"Output: {response.shape[1]}x{response.shape[0]}, from {response.min():.4g} to "
-    f"{response.max():.4g}; {shown}",
-    width="stretch",
-)
+after.image(picture, caption=f"Output: {kernels.summarize(response, scaling, limit)}", width="stretch")
 after.download_button(
     "Download the result (PNG, full resolution)",
-    data=lambda: full_resolution_png(data, as_key(matrix), settings, partner_key, scaling),
+    data=lambda: kernels.render_png(
+        load_image(data, "L" if color == "gray" else "RGB"), matrix, settings, partner_key, scaling
+    ),
     file_name=f"{preset.name if preset else 'custom'}-{mode}-stride{stride}-{color}.png",
     mime="image/png",
     on_click="ignore",
@@ -179,7 +170,8 @@ for column, (title, values) in zip(table_columns, tables.items(), strict=True):
     column.markdown(f"**{title}**")
     column.dataframe(grid(values))
 st.markdown(
-    f"Sum of the products: {step.equation()}; the filtered image holds **{single[out_row, out_col, channel]:.6g}** there."
+    f"Sum of the products: {step.equation()}; the filtered image holds **{single[out_row, out_col, channel]:.6g}** "
+    + ("there." if not magnitude else f"there ({preset.title} alone; the magnitude combines it with {partner.title}).")
 )
 
 with st.expander("Cross-correlation, not convolution"):
@@ -200,7 +192,9 @@ if learned is None:
     st.info("The first-layer filters of a trained CNN appear here once the cat-or-dog lab's model is installed.")
     st.stop()
 st.markdown(asset_text("kernels_learned.md"))
-st.image(kernels.filter_sheet(learned), caption="The 32 learned 3x3x3 filters, numbered 0-31 row by row")
+st.image(
+    kernels.filter_sheet(learned, cell=54, gap=8), caption="The 32 learned 3x3x3 filters, numbered 0-31 row by row"
+)
 number = st.slider("Filter", 0, learned.shape[3] - 1, 0, key="learned")
 like, similarity = kernels.nearest_preset(learned[:, :, :, number])
 st.markdown(

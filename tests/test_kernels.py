@@ -358,7 +358,11 @@ def test_cli_apply_matrix_raw_equals_scipy_on_the_grayscale_image(photo_file, tm
     np.testing.assert_array_equal(response, expected)
     written = load_image(out)
     assert written.shape == (21, 30, 3)
-    assert "out.png: 21x30 response" in capsys.readouterr().out
+    assert "out.png: 30x21, from -" in capsys.readouterr().out
+    # The page's download is the same picture.
+    settings = FilterSettings()
+    downloaded = kernels.render_png(load_image(photo_file, "L"), kernels.parse_kernel(matrix), settings)
+    np.testing.assert_array_equal(load_image(downloaded), written)
 
 
 def test_cli_apply_preset_rgb_valid_stride(photo_file, tmp_path):
