@@ -16,7 +16,7 @@ DATASET_COLOURS = {
     "MNIST": "#4c78a8",
     "Fashion-MNIST": "#f58518",
     "CIFAR-10": "#54a24b",
-    "Kaggle cats vs dogs (4,096 training / 1,024 validation pictures)": "#b279a2",
+    "Kaggle cats vs dogs": "#b279a2",
     "ImageNet": "#9d755d",
 }
 HEADLINE_OPACITY = {"test accuracy": 1.0, "validation accuracy": 0.55, "train accuracy": 0.3}
@@ -27,7 +27,7 @@ def _colour(field: str = "dataset") -> alt.Color:
         f"{field}:N",
         title="dataset",
         scale=alt.Scale(domain=list(DATASET_COLOURS), range=list(DATASET_COLOURS.values())),
-        legend=alt.Legend(orient="bottom", columns=2, labelLimit=420),
+        legend=alt.Legend(orient="right", labelLimit=200),
     )
 
 
@@ -60,7 +60,7 @@ def accuracy_per_configuration(rows: list[dict], large: bool = False) -> alt.Top
                 "headline_metric:N",
                 title="bar shows",
                 scale=alt.Scale(domain=list(HEADLINE_OPACITY), range=list(HEADLINE_OPACITY.values())),
-                legend=alt.Legend(orient="bottom"),
+                legend=alt.Legend(orient="right"),
             ),
             tooltip=[
                 "label:N",
@@ -71,7 +71,7 @@ def accuracy_per_configuration(rows: list[dict], large: bool = False) -> alt.Top
                 "source:N",
             ],
         )
-        .properties(height=max(120, 26 * len(data)))
+        .properties(height=alt.Step(30))
     )
     return _sized(chart, large)
 
@@ -171,7 +171,7 @@ def accuracy_versus_parameters(
                 "who:N",
                 title="from",
                 scale=alt.Scale(domain=["article", "your run"], range=["circle", "cross"]),
-                legend=alt.Legend(orient="bottom"),
+                legend=alt.Legend(orient="right"),
             ),
             tooltip=[
                 "label:N",
@@ -240,7 +240,7 @@ def epoch_times(logs: list[dict], large: bool = False) -> alt.TopLevelMixin:
         .encode(
             x=alt.X("epoch:O", title="epoch"),
             y=alt.Y("seconds:Q", title="seconds"),
-            color=alt.Color("run:N", title=None, legend=alt.Legend(orient="bottom", labelLimit=400)),
+            color=alt.Color("run:N", title=None, legend=alt.Legend(orient="top", labelLimit=400)),
             xOffset="run:N",
             tooltip=["run:N", "epoch:O", "seconds:Q", "ms_per_step:Q", "accuracy:Q", "val_accuracy:Q"],
         )

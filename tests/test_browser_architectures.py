@@ -1,0 +1,80 @@
+"""The Architectures page in a real browser: Debian's chromium, headless, driven by Playwright."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SETTLE_MS = 30_000
+# Importing TensorFlow and building every model takes 15-30 s on a shared two-core machine.
+BUILD_MS = 240_000
+
+
+def wait_until_idle(page, timeout: int = SETTLE_MS) -> None:
+    """Waits until Streamlit has finished the current run (its status widget disappears)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
+
+
+def screenshot_whole_page(page, path) -> None:
+    """Screenshots the whole page: Streamlit scrolls inside its own container, so grow the window."""
+    height = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('[data-testid=stMain], section')].map(e => e.scrollHeight))"
+    )
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 100, 9000)})
+    wait_until_idle(page)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def open_architectures(page, url: str) -> float:
+    """Opens the app and follows the menu to Architectures, as a new user does.
+
+    Returns:
+        Seconds from the menu click until the results table and the first chart show.
+    """
+    page.goto(url)
+    page.get_by_text("Image classification explorer").first.wait_for(timeout=SETTLE_MS)
+    wait_until_idle(page)
+    started = time.perf_counter()
+    page.get_by_test_id("stSidebarNav").get_by_text("Architectures").click()
+    page.get_by_text("Stored results").wait_for(timeout=SETTLE_MS)
+    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=SETTLE_MS)
+    elapsed = time.perf_counter() - started
+    wait_until_idle(page)
+    assert page.url.endswith("/architectures")
+    return elapsed
+
+
+def test_stored_results_charts_and_notes_show(app_server, page, artifacts_dir):
+    """A visitor sees the results table, charts naming their datasets, and the notes on contradictions."""
+    elapsed = open_architectures(page, app_server.url)
+    body = page.inner_text("body")
+    assert "23 of 23 results" in body
+    for text in ("MNIST", "CIFAR-10", "Fashion-MNIST", "Where the articles contradict themselves", "top-5"):
+        assert text in body
+    assert "Build the models and count parameters" in body
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1
+    screenshot_whole_page(page, artifacts_dir / "architectures.png")
+    print(f"/architectures showed its results {elapsed:.2f} s after the menu click")
+
+
+def test_filter_then_parameter_check(app_server, page, artifacts_dir):
+    """Filtering to VGG16 leaves its four rows; the button builds the models and shows our counts."""
+    open_architectures(page, app_server.url)
+    page.get_by_test_id("stMultiSelect").filter(has_text="Model").click()
+    page.get_by_role("option", name="VGG16", exact=True).click()
+    page.keyboard.press("Escape")
+    page.get_by_text("4 of 23 results").wait_for(timeout=SETTLE_MS)
+    wait_until_idle(page)
+    page.get_by_role("button", name="Build the models and count parameters").click()
+    page.get_by_text("Layer summary of").wait_for(timeout=BUILD_MS)
+    wait_until_idle(page, BUILD_MS)
+    body = page.inner_text("body")
+    # Tables and charts draw on canvases, so check the texts around them; the screenshot shows the rest.
+    assert "Head: base with global pooling, Dropout, Dense(10). Convolution kernels: {'3x3': 13}." in body
+    assert "Inside vgg16: 20 layers" in body
+    screenshot_whole_page(page, artifacts_dir / "architectures-check.png")
