@@ -25,6 +25,8 @@ from pages._shared import asset_text, is_presentation
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "cat_or_dog"
 ICONS = {"cat": ":material/pets:", "dog": ":material/sound_detection_dog_barking:", "neither": ":material/block:"}
 COLOURS = {"cat": "#d97706", "dog": "#2563eb"}
+BAR_STEP = 34
+AXIS_TITLE = f"probability (dashed: the {THRESHOLD:.0%} threshold)"
 
 
 @st.cache_resource(show_spinner="Loading EfficientNet-Lite0 (once per server)...")
@@ -46,7 +48,7 @@ def probability_chart(p_cat: float, p_dog: float) -> alt.Chart:
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            x=alt.X("probability:Q", title=AXIS_TITLE, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
             y=alt.Y("class:N", title=None, sort=["cat", "dog"]),
             color=alt.Color(
                 "class:N", scale=alt.Scale(domain=list(COLOURS), range=list(COLOURS.values())), legend=None
@@ -54,8 +56,13 @@ def probability_chart(p_cat: float, p_dog: float) -> alt.Chart:
             tooltip=["class", alt.Tooltip("probability:Q", format=".1%")],
         )
     )
-    rule = alt.Chart(pd.DataFrame({"threshold": [THRESHOLD]})).mark_rule(strokeDash=[4, 4]).encode(x="threshold:Q")
-    return (bars + rule).properties(height=140 if is_presentation() else 100)
+    rule = (
+        alt.Chart(pd.DataFrame({"threshold": [THRESHOLD]}))
+        .mark_rule(strokeDash=[4, 4])
+        .encode(x=alt.X("threshold:Q", title=AXIS_TITLE))
+    )
+    # A step per bar (not a total height): Vega-Lite sizes a discrete axis by its bands.
+    return (bars + rule).properties(height=alt.Step(BAR_STEP * (1.4 if is_presentation() else 1)))
 
 
 def show_result(name: str, result, opacity: float) -> None:

@@ -1,0 +1,68 @@
+"""The cat-or-dog page in a real browser: Debian's chromium, headless, driven by Playwright."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+PHOTOS = Path(__file__).resolve().parent / "data" / "catdog"
+# The first upload loads TensorFlow and the model in the server; give it time on 2 busy cores.
+VERDICT_MS = 120_000
+
+
+def wait_until_idle(page, timeout: int = VERDICT_MS) -> None:
+    """Waits until Streamlit has finished the current run (its status widget disappears)."""
+    page.wait_for_timeout(300)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
+
+
+def screenshot_whole_page(page, path) -> None:
+    """Screenshots the whole page: Streamlit scrolls inside its own container, so grow the window."""
+    height = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('[data-testid=stMain], section')].map(e => e.scrollHeight))"
+    )
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 100, 8000)})
+    wait_until_idle(page)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def open_cat_or_dog(page, url: str) -> None:
+    """Opens the home page and follows the menu to the lab, as a new user does (it lands on
+    /cat_or_dog). A typed /cat_or_dog address is not used: Streamlit then runs the file from
+    pages/ on its own, without app.py's menu and sidebar."""
+    page.goto(url)
+    page.get_by_text("Image classification explorer").first.wait_for(timeout=30_000)
+    page.get_by_test_id("stSidebarNav").get_by_text("Cat or dog").click()
+    page.get_by_text("Upload one or more photos").wait_for(timeout=30_000)
+    wait_until_idle(page)
+    assert page.url.endswith("/cat_or_dog")
+
+
+def test_upload_photos_and_see_verdicts(app_server, page, artifacts_dir):
+    """On /cat_or_dog, uploading a cat, a dog and a broken file shows two verdicts, their
+    heatmaps and charts, and one error naming the broken file."""
+    open_cat_or_dog(page, app_server.url)
+    broken = artifacts_dir / "broken-upload.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        [str(PHOTOS / "cat_chelsea.jpg"), str(PHOTOS / "dog_darknet.jpg"), str(broken)]
+    )
+    page.get_by_text("cat_chelsea.jpg: CAT").wait_for(timeout=VERDICT_MS)
+    page.get_by_text("dog_darknet.jpg: DOG").wait_for(timeout=VERDICT_MS)
+    page.get_by_text("'broken-upload.jpg' is damaged").wait_for(timeout=VERDICT_MS)
+    wait_until_idle(page)
+    body = page.inner_text("body")
+    assert "Grad-CAM for" in body and "P(cat)" in body
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 2
+    # Each card shows the heatmap overlay; the crops are hidden in closed expanders.
+    assert page.locator('[data-testid="stImage"] img').count() >= 2
+    screenshot_whole_page(page, artifacts_dir / "cat_or_dog.png")
+
+    page.get_by_text("What the network sees").first.click()
+    page.get_by_text("The 224x224 input").first.wait_for(timeout=30_000)
+    page.get_by_text("What the network sees").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / "cat_or_dog-input.png"))
