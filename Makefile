@@ -48,7 +48,7 @@ browser:
 	@scripts/ensure-browser.sh
 
 run: setup
-	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
 lint: $(VENV)/.installed-gpu$(GPU)
 	$(BIN)/ruff check .

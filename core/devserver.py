@@ -42,10 +42,7 @@ class AppServer:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "app.py"),
+                str(ROOT / "scripts" / "serve.py"),
                 "--server.headless",
                 "true",
                 "--server.address",

@@ -38,3 +38,16 @@ def test_presentation_mode_link_enlarges_text(app_server, page, artifacts_dir):
     # Switching it off in the sidebar takes ?present=1 out of the address again.
     page.get_by_test_id("stSidebar").get_by_text("Presentation mode").click()
     page.wait_for_function("!window.location.search.includes('present')")
+
+
+def test_first_visit_by_deep_link_gets_the_app(page, artifacts_dir):
+    """On a fresh server, opening a lab's address directly shows that lab inside the app's navigation."""
+    from core.devserver import AppServer
+
+    with AppServer(log_path=artifacts_dir / "server-deeplink.log") as fresh:
+        page.goto(fresh.url + "/kernels?present=1")
+        page.get_by_text("Kernel lab").first.wait_for(timeout=30_000)
+        page.get_by_text("Presentation mode").first.wait_for(timeout=30_000)
+        sidebar = page.get_by_test_id("stSidebar").inner_text()
+        assert "Shallow-net lab" in sidebar and "Cat or dog" in sidebar
+        assert "shared" not in sidebar.split()
