@@ -122,7 +122,7 @@ class NumpyPerPixelEngine:
         self._mask = np.empty(0, np.float32)
         self._buffer_cache: dict[int, dict] = {}
         # Pixels per slice: the float32 slice of the mask (chunk x batch x N) stays in cache.
-        self.chunk = max(1, min(PIXELS, (1 << 20) // max(1, config.batch_size * self.units * 4)))
+        self.chunk = max(1, min(PIXELS, (2 << 20) // max(1, config.batch_size * self.units * 4)))
 
     # Weights in, weights out -----------------------------------------------------------------
     def set_weights(self, weights: list[np.ndarray]) -> None:
