@@ -21,6 +21,7 @@ from core.classify import (
     centre_box,
     class_names,
     load_for_network,
+    outline_crop,
     overlay,
     prepare,
     softmax,
@@ -210,6 +211,27 @@ def test_overlay_blends_by_opacity():
     assert overlay(image, np.ones((7, 7)), 1.0).mean() > 200  # and ends near white-yellow
     with pytest.raises(ValueError, match="opacity"):
         overlay(image, heatmap, 1.5)
+
+
+def test_outline_crop_dims_what_the_network_never_sees():
+    """Outside the crop the picture is dimmed, inside it is unchanged, with a yellow frame."""
+    image = np.full((100, 200, 3), 200, np.uint8)
+    outlined = outline_crop(image, centre_box(200, 100))  # (56.25, 6.25, 143.75, 93.75)
+    assert outlined[50, 10].tolist() == [90, 90, 90]
+    assert outlined[50, 100].tolist() == [200, 200, 200]
+    assert outlined[50, 56].tolist() == [255, 215, 0]
+
+
+def test_analyse_names_the_file_in_errors(classifier):
+    """analyse() of an upload-like object gives the verdict, or an ImageError naming the file."""
+    upload = io.BytesIO((PHOTOS / "other_coffee.jpg").read_bytes())
+    result = classifier.analyse(upload)
+    assert result.prediction.label == "neither" and result.heatmap.shape == (7, 7)
+    assert result.prepared.pixels.shape == (224, 224, 3) and result.image.shape == (400, 600, 3)
+    broken = io.BytesIO(b"GIF89a broken")
+    broken.name = "holiday.gif"
+    with pytest.raises(ImageError, match="'holiday.gif'"):
+        classifier.analyse(broken)
 
 
 def test_stem_filters_are_the_models_first_layer(classifier):
