@@ -31,15 +31,12 @@ def screenshot_whole_page(page, path) -> None:
 
 
 def open_cat_or_dog(page, url: str) -> None:
-    """Opens the home page and follows the menu to the lab, as a new user does (it lands on
-    /cat_or_dog). A typed /cat_or_dog address is not used: Streamlit then runs the file from
-    pages/ on its own, without app.py's menu and sidebar."""
-    page.goto(url)
-    page.get_by_text("Image classification explorer").first.wait_for(timeout=30_000)
-    page.get_by_test_id("stSidebarNav").get_by_text("Cat or dog").click()
+    """Visits /cat_or_dog directly, as from a shared link, and waits for the page in the app's frame."""
+    page.goto(f"{url}/cat_or_dog")
     page.get_by_text("Upload one or more photos").wait_for(timeout=30_000)
     wait_until_idle(page)
-    assert page.url.endswith("/cat_or_dog")
+    sidebar = page.get_by_test_id("stSidebar").inner_text()
+    assert "Presentation mode" in sidebar and "Kernel lab" in sidebar  # app.py's menu, not a bare page
 
 
 def test_upload_photos_and_see_verdicts(app_server, page, artifacts_dir):
