@@ -362,7 +362,11 @@ def check_affordable(config: TrainingConfig, has_gpu: bool = False) -> Estimate:
 
 
 def format_duration(seconds: float) -> str:
-    """Like "45 s", "12 min", "3.5 h"."""
+    """Like "under 1 s", "45 s", "12 min", "3.5 h"."""
+    if seconds <= 0:
+        return "0 s"
+    if seconds < 1:
+        return "under 1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:

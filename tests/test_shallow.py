@@ -126,3 +126,10 @@ def test_article_results_are_the_published_numbers():
     assert by_id["392x2-d0.5"].config.hidden_units == (392, 392)
     assert matching_article_result(TrainingConfig(hidden_units=(78, 78), dropout=0.5)).id == "78x2-d0.5"
     assert matching_article_result(TrainingConfig(hidden_units=(10,))) is None
+
+
+def test_durations_read_naturally():
+    """Durations are written the way a person would say them."""
+    from core.shallow import format_duration
+
+    assert [format_duration(s) for s in (0, 0.3, 45, 720, 12600)] == ["0 s", "under 1 s", "45 s", "12 min", "3.5 h"]
