@@ -437,9 +437,23 @@ _default_lock = threading.Lock()
 
 
 def default_queue() -> JobQueue:
-    """The process-wide queue (`EXPLORER_MAX_RUNNING_JOBS` sets how many run at once)."""
+    """The process-wide queue (`EXPLORER_MAX_RUNNING_JOBS` sets how many run at once).
+
+    Creating it also starts `warm_up()` in the background, so the first job does not wait
+    for TensorFlow to import.
+    """
     global _default_queue
     with _default_lock:
         if _default_queue is None:
             _default_queue = JobQueue(max_running=int(os.environ.get("EXPLORER_MAX_RUNNING_JOBS", "1")))
+            threading.Thread(target=warm_up, name="training-warm-up", daemon=True).start()
         return _default_queue
+
+
+def warm_up() -> None:
+    """Imports Keras, finds the device and loads the data (seconds, once per process)."""
+    try:
+        training_device()
+        _dataset(None)
+    except Exception:  # The job itself reports any real problem with a message.
+        pass
