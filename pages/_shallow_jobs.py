@@ -142,7 +142,8 @@ def live_panel(job: TrainingJob) -> None:
         if progress.status == "queued":
             st.button("Cancel", key="sn_cancel", on_click=default_queue().cancel, args=(job.id,))
             return
-        columns = st.columns(6)
+        # Six numbers fit one row; in presentation mode their large digits need two.
+        columns = st.columns(3) + st.columns(3) if large else st.columns(6)
         columns[0].metric("Epoch", f"{progress.epoch} / {progress.epochs}")
         columns[1].metric("Samples/s", f"{progress.samples_per_second:,.0f}" if progress.samples_per_second else "–")
         columns[2].metric("ETA", format_duration(progress.eta_seconds) if progress.eta_seconds is not None else "–")

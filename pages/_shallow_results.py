@@ -80,6 +80,8 @@ def show_results(evaluation: dict, config: dict, prefix: str) -> None:
     )
     cells = view.confusion_cells(evaluation)
     chart_key, cell_key = f"{prefix}_confusion", f"{prefix}_cell"
+    # Clicks on a cell's number must reach the cell beneath it, which holds the selection.
+    st.html(f"<style>.st-key-{chart_key} g.mark-text {{ pointer-events: none; }}</style>")
     matrix.altair_chart(
         charts.confusion_heatmap(view.confusion_frame(evaluation["confusion"]), large=large),
         on_select=lambda: _pick_cell(chart_key, cell_key, cells),

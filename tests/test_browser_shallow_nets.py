@@ -75,6 +75,19 @@ def test_a_shared_link_trains_live_to_results(app_server, page, browser, artifac
     page.locator('[data-testid="stImage"] img').nth(9).wait_for(timeout=SETTLE_MS)  # Drill-down and mistakes.
     screenshot_whole_page(page, artifacts_dir / "shallow-nets-results.png")
 
+    # Clicking the Trouser/Trouser cell of the confusion matrix shows the images behind it.
+    cell = page.locator(".st-key-sn_job_confusion g.mark-rect path").nth(11)  # Row-major: true 1, predicted 1.
+    chosen = page.locator("p").filter(has_text="True class Trouser, predicted Trouser")
+    for _ in range(3):  # The chart takes a moment to become interactive after it is drawn.
+        page.wait_for_timeout(1500)
+        cell.click()
+        try:
+            chosen.wait_for(timeout=5000)
+            break
+        except Exception:
+            continue
+    assert chosen.count() == 1
+
     # Reloading the page (a returning user) finds the same job and its results.
     page.reload()
     page.get_by_text("Results on the 10,000 test images", exact=True).wait_for(timeout=SETTLE_MS)
