@@ -55,9 +55,17 @@ class NumpyOptimizer:
         self.iterations = 0
         self.slots = [[np.zeros(shape, np.float32) for shape in shapes] for _ in range(2)]
 
-    def apply(self, weights: list[np.ndarray], gradients: list[np.ndarray], pool=None) -> None:
-        """Updates `weights` in place; big arrays are split between the pool's threads."""
+    def start_step(self) -> None:
+        """Counts one optimizer step; `update` calls that follow belong to it."""
         self.iterations += 1
+
+    def update(self, index: int, weight: np.ndarray, grad: np.ndarray, region=slice(None), scratch=None) -> None:
+        """Updates weight `index` (or the `region` of it that `weight` is) in place."""
+        self._update(weight, grad, self.slots[0][index][region], self.slots[1][index][region], scratch)
+
+    def apply(self, weights: list[np.ndarray], gradients: list[np.ndarray], pool=None) -> None:
+        """One step on whole arrays; big arrays are split between the pool's threads."""
+        self.start_step()
         jobs = []
         for index, (weight, grad) in enumerate(zip(weights, gradients, strict=True)):
             arrays = (weight, np.ascontiguousarray(grad), self.slots[0][index], self.slots[1][index])
@@ -72,22 +80,40 @@ class NumpyOptimizer:
             for future in [pool.submit(self._update, *job) for job in jobs]:
                 future.result()
 
-    def _update(self, weight: np.ndarray, grad: np.ndarray, first: np.ndarray, second: np.ndarray) -> None:
+    def _update(self, weight, grad, first, second, scratch=None) -> None:
+        """One update of a block, in place and without temporaries (`scratch` is reused)."""
+        scratch = np.empty_like(grad) if scratch is None else scratch
         rate = self.learning_rate
         if self.kind == "adam":
             beta_1, beta_2, epsilon = 0.9, 0.999, 1e-4
             alpha = rate * math.sqrt(1 - beta_2**self.iterations) / (1 - beta_1**self.iterations)
-            first += (grad - first) * (1 - beta_1)
-            second += (np.square(grad) - second) * (1 - beta_2)
-            weight -= alpha * first / (np.sqrt(second) + epsilon)
+            first *= beta_1
+            np.multiply(grad, 1 - beta_1, out=scratch)
+            first += scratch
+            second *= beta_2
+            np.square(grad, out=scratch)
+            scratch *= 1 - beta_2
+            second += scratch
+            np.sqrt(second, out=scratch)
+            scratch += epsilon
+            np.divide(first, scratch, out=scratch)
+            scratch *= alpha
+            weight -= scratch
         elif self.kind == "rmsprop":
             rho, epsilon = 0.9, 1e-4
             first *= rho
-            first += (1 - rho) * np.square(grad)
-            weight -= rate * grad / np.sqrt(first + epsilon)
+            np.square(grad, out=scratch)
+            scratch *= 1 - rho
+            first += scratch
+            np.add(first, epsilon, out=scratch)
+            np.sqrt(scratch, out=scratch)
+            np.divide(grad, scratch, out=scratch)
+            scratch *= rate
+            weight -= scratch
         else:  # SGD, momentum 0.85.
             first *= 0.85
-            first -= rate * grad
+            np.multiply(grad, rate, out=scratch)
+            first -= scratch
             weight += first
 
 
@@ -115,10 +141,14 @@ class NumpyPerPixelEngine:
         self.shuffle_rng = np.random.default_rng(seeds[0])
         self.mask_rngs = [np.random.Generator(np.random.SFC64(seed)) for seed in seeds[1:]]
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="dropout-mask") if threads > 1 else None
-        # The keep test compares 16 random bits with a threshold, so the keep probability
-        # is exact to 1/65536 and the scale uses that exact value (dropout stays unbiased).
-        self.threshold = int(round(self.keep * 65536))
-        self.scale = 65536.0 / self.threshold if self.threshold else 0.0
+        # _draw_keep needs one random byte per value: byte < 51 keeps with probability
+        # 51/256, and the 1-in-256 values at exactly 51 are kept with probability 0.2 (for
+        # keep = 0.2) by a second draw, so P(keep) is exact and the scale is 1 / keep.
+        self.byte_threshold, self.byte_fraction = divmod(self.keep * 256, 1.0)
+        self.byte_threshold = int(self.byte_threshold)
+        if self.byte_fraction < 1e-9:
+            self.byte_fraction = 0.0
+        self.scale = 1.0 / self.keep
         self._mask = np.empty(0, np.float32)
         self._buffer_cache: dict[int, dict] = {}
         # Pixels per slice: the float32 slice of the mask (chunk x batch x N) stays in cache.
@@ -174,9 +204,9 @@ class NumpyPerPixelEngine:
 
         def fill(part: int) -> None:
             start, stop = bounds[part], bounds[part + 1]
-            count = (stop - start) * batch * self.units
-            raw = self.mask_rngs[part].bit_generator.random_raw(-(-count // 4)).view(np.uint16)[:count]
-            np.less(raw.reshape(stop - start, batch, self.units), self.threshold, out=mask[start:stop])
+            kept = np.empty((stop - start, batch, self.units), bool)
+            self._draw_keep(self.mask_rngs[part].bit_generator, kept, kept.size)
+            np.copyto(mask[start:stop], kept)
 
         if self.pool is None:
             fill(0)
@@ -227,54 +257,91 @@ class NumpyPerPixelEngine:
 
     def train_batch(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         """One optimizer step on a batch; returns its loss and accuracy (with dropout, like Keras)."""
-        loss, accuracy, grads, _ = self.fused_gradients(images, labels)
-        self.optimizer.apply(self.weights, grads, self.pool)
+        optimizer = self.optimizer
+        optimizer.start_step()
+        out_kernel = self.weights[2]
+
+        def apply_slice(start: int, stop: int, grad: np.ndarray, scratch: np.ndarray) -> None:
+            optimizer.update(2, out_kernel[start:stop], grad, slice(start, stop), scratch)
+
+        loss, accuracy, small_grads, _ = self._fused_step(images, labels, apply_slice)
+        for index, grad in zip((0, 1, 3), small_grads, strict=True):
+            optimizer.update(index, self.weights[index], grad)
         return loss, accuracy
 
     def fused_gradients(self, images: np.ndarray, labels: np.ndarray):
+        """What `train_batch` computes, returned instead of applied (for checking it).
+
+        Returns:
+            loss, accuracy, gradients (Keras weight order), and the (784, batch, N) boolean
+            mask that was drawn.
+        """
+        grad_out_kernel = np.empty_like(self.weights[2])
+
+        def keep_slice(start: int, stop: int, grad: np.ndarray, scratch: np.ndarray) -> None:
+            grad_out_kernel[start:stop] = grad
+
+        loss, accuracy, (grad_kernel, grad_bias, grad_out_bias), kept = self._fused_step(images, labels, keep_slice)
+        return loss, accuracy, [grad_kernel, grad_bias, grad_out_kernel, grad_out_bias], kept
+
+    def _fused_step(self, images: np.ndarray, labels: np.ndarray, out_kernel_sink):
         """`gradients()` with a freshly drawn mask, computed in cache-sized slices of pixels.
 
         The float 0/1 mask never exists whole: each worker thread draws the random bits of a
         slice of pixels, keeps them as one byte per value, expands the slice to float32 while
-        it is in cache and multiplies it; the backward pass expands the bytes again. That cuts
-        the memory traffic that bounds the unfused version by about four.
+        it is in cache and multiplies it; the backward pass expands the bytes again, forms
+        the slice's output-kernel gradient and hands it to `out_kernel_sink(start, stop,
+        grad, scratch)` (the optimizer, while it is in cache). That cuts the memory traffic that
+        bounds the unfused version several times over.
 
         Returns:
-            loss, accuracy, gradients, and the (784, batch, N) boolean mask that was used.
+            loss, accuracy, (hidden kernel, hidden bias, output bias) gradients, the mask.
         """
         kernel, bias, out_kernel, out_bias = self.weights
         batch = len(labels)
         units, classes = self.units, NUM_CLASSES
         buffers = self._buffers(batch)
-        kept, products, stacked, sums = buffers["kept"], buffers["products"], buffers["stacked"], buffers["sums"]
-        weights_uv = buffers["uv"]
-        np.multiply(kernel[None, :, None], out_kernel, out=weights_uv[:, :, :classes])
-        np.multiply(bias[None, :, None], out_kernel, out=weights_uv[:, :, classes:])
+        kept, products, stacked = buffers["kept"], buffers["products"], buffers["stacked"]
         pixels_first = np.ascontiguousarray(images.T)
         scale = self.scale if self.keep < 1.0 else 1.0
         slices = [(start, min(start + self.chunk, PIXELS)) for start in range(0, PIXELS, self.chunk)]
         workers = len(self.mask_rngs)
+        kernel_column, bias_column = kernel[None, :, None], bias[None, :, None]
 
         def forward(worker: int) -> None:
-            expanded = buffers["expanded"][worker]
+            expanded, weights_uv = buffers["expanded"][worker], buffers["uv"][worker]
             generator = self.mask_rngs[worker].bit_generator
             for start, stop in slices[worker::workers]:
-                count = (stop - start) * batch * units
+                count, width = (stop - start) * batch * units, stop - start
                 if self.keep < 1.0:
-                    raw = generator.random_raw(-(-count // 4)).view(np.uint16)[:count]
-                    np.less(raw.reshape(stop - start, batch, units), self.threshold, out=kept[start:stop])
+                    self._draw_keep(generator, kept[start:stop], count)
                 else:
                     kept[start:stop] = True
-                mask = expanded[: stop - start]
-                np.copyto(mask, kept[start:stop])
-                np.matmul(mask, weights_uv[start:stop], out=products[start:stop])
+                # [U_p | V_p] = [w * W_p | c * W_p] for the slice's pixels.
+                np.multiply(kernel_column, out_kernel[start:stop], out=weights_uv[:width, :, :classes])
+                np.multiply(bias_column, out_kernel[start:stop], out=weights_uv[:width, :, classes:])
+                np.copyto(expanded[:width], kept[start:stop])
+                np.matmul(expanded[:width], weights_uv[:width], out=products[start:stop])
+
+        partial_kernel = np.zeros((workers, units), np.float64)
+        partial_bias = np.zeros((workers, units), np.float64)
 
         def backward(worker: int) -> None:
-            expanded = buffers["expanded"][worker]
+            expanded, sums = buffers["expanded"][worker], buffers["sums"][worker]
+            grad, scratch = buffers["grad"][worker], buffers["scratch"][worker]
             for start, stop in slices[worker::workers]:
-                mask = expanded[: stop - start]
-                np.copyto(mask, kept[start:stop])
-                np.matmul(mask.transpose(0, 2, 1), stacked[start:stop], out=sums[start:stop])
+                width = stop - start
+                np.copyto(expanded[:width], kept[start:stop])
+                # Q_p = M_p^T (x_p g) and R_p = M_p^T g, side by side.
+                np.matmul(expanded[:width].transpose(0, 2, 1), stacked[start:stop], out=sums[:width])
+                q_sums, r_sums = sums[:width, :, :classes], sums[:width, :, classes:]
+                # The hidden layer's gradients use W before this step changes it.
+                partial_kernel[worker] += np.einsum("pnk,pnk->n", q_sums, out_kernel[start:stop])
+                partial_bias[worker] += np.einsum("pnk,pnk->n", r_sums, out_kernel[start:stop])
+                np.multiply(kernel_column, q_sums, out=grad[:width])
+                grad[:width] += bias_column * r_sums
+                grad[:width] *= scale
+                out_kernel_sink(start, stop, grad[:width], scratch[:width])
 
         with self._blas_single_thread():
             self._run_workers(forward)
@@ -291,13 +358,18 @@ class NumpyPerPixelEngine:
             np.multiply(pixels_first[:, :, None], grad_logits[None], out=stacked[:, :, :classes])
             stacked[:, :, classes:] = grad_logits[None]
             self._run_workers(backward)
-        q_sums, r_sums = sums[:, :, :classes], sums[:, :, classes:]
-        grad_out_kernel = kernel[None, :, None] * q_sums
-        grad_out_kernel += bias[None, :, None] * r_sums
-        grad_out_kernel *= scale
-        grad_kernel = scale * np.einsum("pnk,pnk->n", q_sums, out_kernel)
-        grad_bias = scale * np.einsum("pnk,pnk->n", r_sums, out_kernel)
-        return loss, accuracy, [grad_kernel, grad_bias, grad_out_kernel, grad_logits.sum(axis=0)], kept
+        grad_kernel = (scale * partial_kernel.sum(axis=0)).astype(np.float32)
+        grad_bias = (scale * partial_bias.sum(axis=0)).astype(np.float32)
+        return loss, accuracy, (grad_kernel, grad_bias, grad_logits.sum(axis=0)), kept
+
+    def _draw_keep(self, generator, kept: np.ndarray, count: int) -> None:
+        """Fills a boolean block with independent keep decisions, P(keep) = 1 - dropout exactly."""
+        raw = generator.random_raw(-(-count // 8)).view(np.uint8)[:count].reshape(kept.shape)
+        np.less(raw, self.byte_threshold, out=kept)
+        if self.byte_fraction:
+            borderline = np.flatnonzero(raw == self.byte_threshold)
+            second = generator.random_raw(len(borderline)) >> np.uint64(11)
+            kept.reshape(-1)[borderline] = second < np.uint64(self.byte_fraction * 2.0**53)
 
     def _buffers(self, batch: int) -> dict:
         """Work arrays, allocated once per batch size (the last batch may be smaller)."""
@@ -307,9 +379,12 @@ class NumpyPerPixelEngine:
                 "kept": np.empty((PIXELS, batch, units), bool),
                 "products": np.empty((PIXELS, batch, pairs), np.float32),
                 "stacked": np.empty((PIXELS, batch, pairs), np.float32),
-                "sums": np.empty((PIXELS, units, pairs), np.float32),
-                "uv": np.empty((PIXELS, units, pairs), np.float32),
+                # One set of slice-sized work arrays per worker thread.
                 "expanded": [np.empty((self.chunk, batch, units), np.float32) for _ in self.mask_rngs],
+                "uv": [np.empty((self.chunk, units, pairs), np.float32) for _ in self.mask_rngs],
+                "sums": [np.empty((self.chunk, units, pairs), np.float32) for _ in self.mask_rngs],
+                "grad": [np.empty((self.chunk, units, NUM_CLASSES), np.float32) for _ in self.mask_rngs],
+                "scratch": [np.empty((self.chunk, units, NUM_CLASSES), np.float32) for _ in self.mask_rngs],
             }
         return self._buffer_cache[batch]
 
