@@ -46,6 +46,36 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted
 
 
+def output_layer(products, pixels_first, labels, scale, out_bias, stacked):
+    """From the per-pixel products to the loss, and back to what the backward products need.
+
+    Args:
+        products: (784, batch, 2K) float32, M_p @ [U_p | V_p] for every pixel p.
+        pixels_first: (784, batch) pixel values.
+        labels: (batch,) classes.
+        scale: 1 / keep, the dropout scale.
+        out_bias: (K,) output bias.
+        stacked: (784, batch, 2K) float32, filled with [x_p g | g].
+
+    Returns:
+        loss, accuracy, and g = dLoss/dlogits (batch, K).
+    """
+    classes = out_bias.shape[0]
+    logits = np.einsum("pbk,pb->bk", products[:, :, :classes], pixels_first)
+    logits += products[:, :, classes:].sum(axis=0)
+    logits *= scale
+    logits += out_bias
+    probabilities = softmax(logits)
+    loss = cross_entropy(probabilities, labels)
+    accuracy = float(np.mean(probabilities.argmax(1) == labels))
+    grad_logits = probabilities
+    grad_logits[np.arange(len(labels)), labels] -= 1.0
+    grad_logits /= len(labels)
+    np.multiply(pixels_first[:, :, None], grad_logits[None], out=stacked[:, :, :classes])
+    stacked[:, :, classes:] = grad_logits[None]
+    return loss, accuracy, grad_logits
+
+
 class NumpyOptimizer:
     """Adam, RMSprop and SGD with momentum, with Keras 3's update formulas."""
 
@@ -230,21 +260,9 @@ class NumpyPerPixelEngine:
         # Forward: [U_p | V_p] = [w * W_p | c * W_p], then one product per pixel.
         weights_uv = np.concatenate([kernel[None, :, None] * out_kernel, bias[None, :, None] * out_kernel], axis=2)
         products = np.matmul(mask, weights_uv)  # (784, batch, 2K)
-        logits = np.einsum("pbk,pb->bk", products[:, :, :NUM_CLASSES], pixels_first)
-        logits += products[:, :, NUM_CLASSES:].sum(axis=0)
-        logits *= scale
-        logits += out_bias
-        probabilities = softmax(logits)
-        loss = cross_entropy(probabilities, labels)
-        accuracy = float(np.mean(probabilities.argmax(1) == labels))
-
-        # Backward: g = dLoss/dlogits; Q_p = M_p^T (x_p g), R_p = M_p^T g.
-        grad_logits = probabilities
-        grad_logits[np.arange(batch), labels] -= 1.0
-        grad_logits /= batch
         stacked = np.empty((PIXELS, batch, 2 * NUM_CLASSES), np.float32)
-        np.multiply(pixels_first[:, :, None], grad_logits[None], out=stacked[:, :, :NUM_CLASSES])
-        stacked[:, :, NUM_CLASSES:] = grad_logits[None]
+        loss, accuracy, grad_logits = output_layer(products, pixels_first, labels, scale, out_bias, stacked)
+        # Backward: Q_p = M_p^T (x_p g), R_p = M_p^T g.
         sums = np.matmul(mask.transpose(0, 2, 1), stacked)  # (784, N, 2K)
         q_sums, r_sums = sums[:, :, :NUM_CLASSES], sums[:, :, NUM_CLASSES:]
         grad_out_kernel = kernel[None, :, None] * q_sums
@@ -345,18 +363,7 @@ class NumpyPerPixelEngine:
 
         with self._blas_single_thread():
             self._run_workers(forward)
-            logits = np.einsum("pbk,pb->bk", products[:, :, :classes], pixels_first)
-            logits += products[:, :, classes:].sum(axis=0)
-            logits *= scale
-            logits += out_bias
-            probabilities = softmax(logits)
-            loss = cross_entropy(probabilities, labels)
-            accuracy = float(np.mean(probabilities.argmax(1) == labels))
-            grad_logits = probabilities
-            grad_logits[np.arange(batch), labels] -= 1.0
-            grad_logits /= batch
-            np.multiply(pixels_first[:, :, None], grad_logits[None], out=stacked[:, :, :classes])
-            stacked[:, :, classes:] = grad_logits[None]
+            loss, accuracy, grad_logits = output_layer(products, pixels_first, labels, scale, out_bias, stacked)
             self._run_workers(backward)
         grad_kernel = (scale * partial_kernel.sum(axis=0)).astype(np.float32)
         grad_bias = (scale * partial_bias.sum(axis=0)).astype(np.float32)
