@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from browser_helpers import screenshot_whole_page, wait_until_idle
 
 pytestmark = pytest.mark.browser
 
@@ -13,28 +14,11 @@ PHOTOS = Path(__file__).resolve().parent / "data" / "catdog"
 VERDICT_MS = 120_000
 
 
-def wait_until_idle(page, timeout: int = VERDICT_MS) -> None:
-    """Waits until Streamlit has finished the current run (its status widget disappears)."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
-
-
-def screenshot_whole_page(page, path) -> None:
-    """Screenshots the whole page: Streamlit scrolls inside its own container, so grow the window."""
-    height = page.evaluate(
-        "Math.max(...[...document.querySelectorAll('[data-testid=stMain], section')].map(e => e.scrollHeight))"
-    )
-    page.set_viewport_size({"width": 1400, "height": min(int(height) + 100, 8000)})
-    wait_until_idle(page)
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 1000})
-
-
 def open_cat_or_dog(page, url: str) -> None:
     """Visits /cat_or_dog directly, as from a shared link, and waits for the page in the app's frame."""
     page.goto(f"{url}/cat_or_dog")
     page.get_by_text("Upload one or more photos").wait_for(timeout=30_000)
-    wait_until_idle(page)
+    wait_until_idle(page, VERDICT_MS)
     sidebar = page.get_by_test_id("stSidebar").inner_text()
     assert "Presentation mode" in sidebar and "Kernel lab" in sidebar  # app.py's menu, not a bare page
 
@@ -51,13 +35,13 @@ def test_upload_photos_and_see_verdicts(app_server, page, artifacts_dir):
     page.get_by_text("cat_chelsea.jpg: CAT").wait_for(timeout=VERDICT_MS)
     page.get_by_text("dog_darknet.jpg: DOG").wait_for(timeout=VERDICT_MS)
     page.get_by_text("'broken-upload.jpg' is damaged").wait_for(timeout=VERDICT_MS)
-    wait_until_idle(page)
+    wait_until_idle(page, VERDICT_MS)
     body = page.inner_text("body")
     assert "Grad-CAM for" in body and "P(cat)" in body
     assert page.locator('[data-testid="stVegaLiteChart"]').count() == 2
     # Each card shows the heatmap overlay; the crops are hidden in closed expanders.
     assert page.locator('[data-testid="stImage"] img').count() >= 2
-    screenshot_whole_page(page, artifacts_dir / "cat_or_dog.png")
+    screenshot_whole_page(page, artifacts_dir / "cat_or_dog.png", VERDICT_MS)
 
     page.get_by_text("What the network sees").first.click()
     page.get_by_text("The 224x224 input").first.wait_for(timeout=30_000)

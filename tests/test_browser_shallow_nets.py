@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from browser_helpers import screenshot_whole_page, wait_until_idle
 
 pytestmark = pytest.mark.browser
 
@@ -12,23 +13,6 @@ SETTLE_MS = 30_000
 TRAIN_MS = 180_000
 # A shared link: a small network on 1,000 images for 2 epochs, trained in seconds on two cores.
 LINK = "/shallow_nets?units=10&images=1000&epochs=2&lr=0.01&dropout=0.5"
-
-
-def wait_until_idle(page) -> None:
-    """Waits until Streamlit has finished the current run (its status widget disappears)."""
-    page.wait_for_timeout(300)
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=SETTLE_MS)
-
-
-def screenshot_whole_page(page, path) -> None:
-    """Screenshots the whole page: Streamlit scrolls inside its own container, so grow the window."""
-    height = page.evaluate(
-        "Math.max(...[...document.querySelectorAll('[data-testid=stMain], section')].map(e => e.scrollHeight))"
-    )
-    page.set_viewport_size({"width": 1400, "height": min(int(height) + 100, 8000)})
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def metric(page, label: str) -> str:
@@ -100,8 +84,9 @@ def test_saved_runs_list_the_trained_run(app_server, page, artifacts_dir):
     page.get_by_role("tab", name="Saved runs").wait_for(timeout=SETTLE_MS)
     page.get_by_role("tab", name="Saved runs").click()
     page.get_by_text("Compare runs").first.wait_for(timeout=SETTLE_MS)
+    wait_until_idle(page)
     page.get_by_test_id("stSelectbox").filter(has_text="Open a saved run").click()
-    page.keyboard.press("Enter")  # The newest run is the first option.
+    page.get_by_role("option").first.click()  # The newest run is the first option.
     page.get_by_role("button", name="History (CSV)").wait_for(timeout=SETTLE_MS)
     wait_until_idle(page)
     assert page.get_by_role("button", name="Model (.keras)").count() == 1
