@@ -9,6 +9,10 @@ the run (history epoch by epoch, then metrics and the `.keras` model) in the `Ru
 
 `JobQueue` runs jobs in FIFO order, one at a time by default (`max_running`), tells each
 queued job its position, and cancels queued jobs; `default_queue()` is the process-wide one.
+With `isolation="process"` (the app's queue) each job trains in a warm child process and
+its progress is mirrored into the job: a web server's Python threads (page reruns, chart
+building) would otherwise hold the GIL that the training thread needs between its numpy
+calls, and slow it down many times over.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import multiprocessing
 import os
+import queue as queue_module
 import threading
 import time
 import traceback
@@ -186,6 +192,13 @@ class TrainingJob:
         self._update(status="cancelled", message="Cancelled while waiting", queue_position=None)
         self._finished.set()
 
+    def run_in(self, process: TrainingProcess) -> None:
+        """Trains in a child process, mirroring its progress here until it ends."""
+        try:
+            process.train(self)
+        finally:
+            self._finished.set()
+
     # The work ------------------------------------------------------------------------------------
     def run(self) -> None:
         """Trains, evaluates and saves; called in the worker thread."""
@@ -346,15 +359,106 @@ class TrainingJob:
         }
 
 
-class JobQueue:
-    """FIFO queue of training jobs with at most `max_running` at once."""
+MIRRORED_FIELDS = tuple(f.name for f in dataclasses.fields(Progress) if f.name not in ("job_id", "created_at"))
 
-    def __init__(self, max_running: int = 1, store=None, data_path=None):
+
+class TrainingProcess:
+    """A warm child process that trains jobs one at a time, away from the parent's GIL.
+
+    The child imports Keras and loads the data as soon as it starts, then waits for jobs;
+    it reports each job's progress snapshots through a queue and watches a stop flag.
+    """
+
+    def __init__(self):
+        context = multiprocessing.get_context("spawn")  # Forking a process with TensorFlow in it is unsafe.
+        self.requests = context.Queue()
+        self.events = context.Queue()
+        self.stop_flag = context.Event()
+        self.process = context.Process(
+            target=_process_main, args=(self.requests, self.events, self.stop_flag), name="training", daemon=True
+        )
+        self.process.start()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def train(self, job: TrainingJob) -> None:
+        """Sends `job` to the child and mirrors its progress into `job` until it ends."""
+        self.stop_flag.clear()
+        store_path = str(job.store.path) if job.store is not None else None
+        self.requests.put((job.config.to_dict(), store_path, job.data_path))
+        while True:
+            if job.stop_requested:
+                self.stop_flag.set()
+            try:
+                kind, fields = self.events.get(timeout=0.1)
+            except queue_module.Empty:
+                if not self.process.is_alive():
+                    detail = f"the training process ended unexpectedly (exit code {self.process.exitcode})"
+                    job._update(
+                        status="failed", message=f"Training failed: {detail}", error=detail, queue_position=None
+                    )
+                    if job.store is not None:
+                        job.store.mark_interrupted()
+                    return
+                continue
+            job._update(**{name: fields[name] for name in MIRRORED_FIELDS})
+            if kind == "done":
+                return
+
+    def close(self) -> None:
+        if self.alive:
+            self.requests.put(None)
+
+
+def _process_main(requests, events, stop_flag) -> None:
+    """The child process: warm up, then train each requested job and stream its snapshots."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warm_up()
+    from core.runs import RunStore
+
+    while True:
+        request = requests.get()
+        if request is None:
+            return
+        config_data, store_path, data_path = request
+        job = TrainingJob(TrainingConfig.from_dict(config_data), store=RunStore(store_path), data_path=data_path)
+        worker = threading.Thread(target=job.run, name=f"train-{job.id}", daemon=True)
+        worker.start()
+        sent = None
+        while worker.is_alive():
+            worker.join(0.1)
+            if stop_flag.is_set() and not job.stop_requested:
+                job.request_stop()
+            snapshot = job.snapshot()
+            if snapshot is not sent:
+                events.put(("progress", dataclasses.asdict(snapshot)))
+                sent = snapshot
+        events.put(("done", dataclasses.asdict(job.snapshot())))
+
+
+class JobQueue:
+    """FIFO queue of training jobs with at most `max_running` at once.
+
+    Args:
+        max_running: jobs that train at the same time.
+        store: the `RunStore` (default: created at first submit, at the default path).
+        data_path: a Fashion-MNIST folder (default: the loader's search order).
+        isolation: "thread" trains in a thread of this process; "process" in warm child
+            processes (for servers, whose own threads would compete for the GIL).
+    """
+
+    def __init__(self, max_running: int = 1, store=None, data_path=None, isolation: str = "thread"):
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
+        if isolation not in ("thread", "process"):
+            raise ValueError(f"isolation must be 'thread' or 'process', not {isolation!r}")
         self.max_running = max_running
         self.store = store
         self.data_path = data_path
+        self.isolation = isolation
+        self._idle_processes: list[TrainingProcess] = []
         self._lock = threading.RLock()
         self._waiting: deque[TrainingJob] = deque()
         self._running: set[TrainingJob] = set()
@@ -387,9 +491,39 @@ class JobQueue:
                 job._update(queue_position=0, status="preparing", message="Starting")
                 threading.Thread(target=self._work, args=(job,), name=f"train-{job.id}", daemon=True).start()
 
+    def prestart(self) -> None:
+        """Starts (and warms up) a training process ahead of the first job."""
+        if self.isolation == "process":
+            with self._lock:
+                if not self._idle_processes:
+                    self._idle_processes.append(TrainingProcess())
+
+    def close(self) -> None:
+        """Ends the idle training processes (running jobs finish first)."""
+        with self._lock:
+            for process in self._idle_processes:
+                process.close()
+                process.process.join(timeout=10)
+            self._idle_processes.clear()
+
+    def _take_process(self) -> TrainingProcess:
+        with self._lock:
+            while self._idle_processes:
+                process = self._idle_processes.pop()
+                if process.alive:
+                    return process
+        return TrainingProcess()
+
     def _work(self, job: TrainingJob) -> None:
         try:
-            job.run()
+            if self.isolation == "process":
+                process = self._take_process()
+                job.run_in(process)
+                if process.alive:
+                    with self._lock:
+                        self._idle_processes.append(process)
+            else:
+                job.run()
         finally:
             with self._lock:
                 self._running.discard(job)
@@ -439,14 +573,16 @@ _default_lock = threading.Lock()
 def default_queue() -> JobQueue:
     """The process-wide queue (`EXPLORER_MAX_RUNNING_JOBS` sets how many run at once).
 
-    Creating it also starts `warm_up()` in the background, so the first job does not wait
-    for TensorFlow to import.
+    Jobs train in child processes (`isolation="process"`); creating the queue starts one,
+    which imports TensorFlow and loads the data while the user is still choosing settings.
     """
     global _default_queue
     with _default_lock:
         if _default_queue is None:
-            _default_queue = JobQueue(max_running=int(os.environ.get("EXPLORER_MAX_RUNNING_JOBS", "1")))
-            threading.Thread(target=warm_up, name="training-warm-up", daemon=True).start()
+            _default_queue = JobQueue(
+                max_running=int(os.environ.get("EXPLORER_MAX_RUNNING_JOBS", "1")), isolation="process"
+            )
+            _default_queue.prestart()
         return _default_queue
 
 

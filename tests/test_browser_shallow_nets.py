@@ -6,6 +6,7 @@ import re
 
 import pytest
 from browser_helpers import screenshot_whole_page, wait_until_idle
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
 
@@ -85,8 +86,14 @@ def test_saved_runs_list_the_trained_run(app_server, page, artifacts_dir):
     page.get_by_role("tab", name="Saved runs").click()
     page.get_by_text("Compare runs").first.wait_for(timeout=SETTLE_MS)
     wait_until_idle(page)
-    page.get_by_test_id("stSelectbox").filter(has_text="Open a saved run").click()
-    page.get_by_role("option").first.click()  # The newest run is the first option.
+    chooser = page.get_by_test_id("stSelectbox").filter(has_text="Open a saved run").locator("input")
+    for _ in range(5):  # A rerun that lands just after the click closes the list; open it again.
+        chooser.click()
+        try:
+            page.get_by_role("option").first.click(timeout=3_000)  # The newest run is the first option.
+            break
+        except PlaywrightTimeout:
+            wait_until_idle(page)
     page.get_by_role("button", name="History (CSV)").wait_for(timeout=SETTLE_MS)
     wait_until_idle(page)
     assert page.get_by_role("button", name="Model (.keras)").count() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 
@@ -116,3 +117,40 @@ def test_mixed_precision_run_trains_with_keras(queue):
     progress = queue.submit(config).wait(180)
     assert progress.status == "finished", progress.error
     assert progress.engine == "keras" and progress.evaluation["accuracy"] > 0.4
+
+
+def test_process_isolation_trains_stops_and_mirrors_progress(tmp_path):
+    """In a child process a job reports progress here, stops on request, and saves its run."""
+    queue = JobQueue(store=RunStore(tmp_path / "runs.sqlite"), isolation="process")
+    queue.prestart()
+    finished = queue.submit(TINY.replace(epochs=2))
+    progress = finished.wait(300)
+    assert progress.status == "finished", progress.error
+    assert len(progress.history) == 2 and progress.evaluation["accuracy"] > 0.5
+    assert queue.store.get_run(progress.run_id).status == "finished"
+
+    stopped = queue.submit(TINY.replace(epochs=500, train_limit=2000))
+    while len(stopped.snapshot().history) < 1:
+        assert not stopped.snapshot().done, stopped.snapshot().error
+        time.sleep(0.05)
+    stopped.request_stop()
+    progress = stopped.wait(300)
+    assert progress.status == "stopped" and 1 <= len(progress.history) < 500
+    assert queue.store.get_run(progress.run_id).status == "stopped"
+    queue.close()
+    assert not [child for child in multiprocessing.active_children() if child.name == "training"]
+
+
+def test_a_dead_training_process_fails_the_job_and_marks_the_run(tmp_path):
+    """If the child process dies mid-run, the job fails with a reason and the run is marked interrupted."""
+    queue = JobQueue(store=RunStore(tmp_path / "runs.sqlite"), isolation="process")
+    job = queue.submit(TINY.replace(epochs=500, train_limit=2000))
+    while len(job.snapshot().history) < 1:
+        assert not job.snapshot().done, job.snapshot().error
+        time.sleep(0.05)
+    children = [child for child in multiprocessing.active_children() if child.name == "training"]
+    assert len(children) == 1
+    children[0].kill()
+    progress = job.wait(60)
+    assert progress.status == "failed" and "ended unexpectedly" in progress.error
+    assert queue.store.get_run(progress.run_id).status == "interrupted"
