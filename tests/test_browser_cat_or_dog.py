@@ -19,8 +19,9 @@ def open_cat_or_dog(page, url: str) -> None:
     page.goto(f"{url}/cat_or_dog")
     page.get_by_text("Upload one or more photos").wait_for(timeout=30_000)
     wait_until_idle(page, VERDICT_MS)
-    sidebar = page.get_by_test_id("stSidebar").inner_text()
-    assert "Presentation mode" in sidebar and "Kernel lab" in sidebar  # app.py's menu, not a bare page
+    # app.py's menu and switch, not a bare page.
+    page.get_by_test_id("stSidebar").get_by_text("Presentation mode").wait_for(timeout=30_000)
+    assert "Kernel lab" in page.get_by_test_id("stSidebar").inner_text()
 
 
 def test_upload_photos_and_see_verdicts(app_server, page, artifacts_dir):
