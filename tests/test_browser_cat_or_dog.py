@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from browser_helpers import screenshot_whole_page, wait_until_idle
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +40,8 @@ def test_upload_photos_and_see_verdicts(app_server, page, artifacts_dir):
     wait_until_idle(page, VERDICT_MS)
     body = page.inner_text("body")
     assert "Grad-CAM for" in body and "P(cat)" in body
-    assert page.locator('[data-testid="stVegaLiteChart"]').count() == 2
+    # Charts are drawn a moment after the text; wait for both.
+    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2, timeout=30_000)
     # Each card shows the heatmap overlay; the crops are hidden in closed expanders.
     assert page.locator('[data-testid="stImage"] img').count() >= 2
     screenshot_whole_page(page, artifacts_dir / "cat_or_dog.png", VERDICT_MS)
