@@ -41,7 +41,7 @@ def test_stored_results_charts_and_notes_show(app_server, page, artifacts_dir):
     for text in ("MNIST", "CIFAR-10", "Fashion-MNIST", "Where the articles contradict themselves", "top-5"):
         assert text in body
     assert "Build the models and count parameters" in body
-    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1
+    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=SETTLE_MS)
     screenshot_whole_page(page, artifacts_dir / "architectures.png")
     print(f"/architectures showed its results {elapsed:.2f} s after the menu click")
 

@@ -31,7 +31,7 @@ def test_kernel_lab_shows_photo_kernel_and_output(app_server, page, artifacts_di
     assert "Sum of the products" in body
     assert "From hand-made to learned" in body
     images = page.locator('[data-testid="stImage"] img')
-    assert images.count() >= 2
+    images.nth(1).wait_for(timeout=SETTLE_MS)
     assert all(images.nth(index).evaluate("img => img.naturalWidth > 0") for index in range(2))
     screenshot_whole_page(page, artifacts_dir / "kernels.png")
 
