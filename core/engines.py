@@ -179,7 +179,6 @@ class NumpyPerPixelEngine:
         if self.byte_fraction < 1e-9:
             self.byte_fraction = 0.0
         self.scale = 1.0 / self.keep
-        self._mask = np.empty(0, np.float32)
         self._buffer_cache: dict[int, dict] = {}
         # Pixels per slice: the float32 slice of the mask (chunk x batch x N) stays in cache.
         self.chunk = max(1, min(PIXELS, (2 << 20) // max(1, config.batch_size * self.units * 4)))
@@ -220,30 +219,6 @@ class NumpyPerPixelEngine:
         return cross_entropy(probabilities, labels), float(np.mean(probabilities.argmax(1) == labels))
 
     # Training --------------------------------------------------------------------------------
-    def _draw_mask(self, batch: int) -> np.ndarray:
-        """A (784, batch, N) float32 0/1 mask, drawn in parallel slices of pixels."""
-        size = PIXELS * batch * self.units
-        if self._mask.size < size:
-            self._mask = np.empty(size, np.float32)
-        mask = self._mask[:size].reshape(PIXELS, batch, self.units)
-        if self.keep >= 1.0:
-            mask.fill(1.0)
-            return mask
-        parts = len(self.mask_rngs)
-        bounds = [PIXELS * i // parts for i in range(parts + 1)]
-
-        def fill(part: int) -> None:
-            start, stop = bounds[part], bounds[part + 1]
-            kept = np.empty((stop - start, batch, self.units), bool)
-            self._draw_keep(self.mask_rngs[part].bit_generator, kept, kept.size)
-            np.copyto(mask[start:stop], kept)
-
-        if self.pool is None:
-            fill(0)
-        else:
-            list(self.pool.map(fill, range(parts)))
-        return mask
-
     def gradients(self, images: np.ndarray, labels: np.ndarray, mask: np.ndarray):
         """Loss, accuracy and gradients (Keras weight order) of a batch under a given mask.
 

@@ -96,15 +96,17 @@ def test_keep_probability_is_exact(dropout):
     assert abs(kept.mean() - (1 - dropout)) < 4e-4
 
 
-def test_mask_keeps_the_right_share_and_is_seeded():
-    """The drawn mask keeps 1 - dropout of the values; the same seed draws the same mask."""
+def test_mask_keeps_the_right_share_and_is_seeded(batch):
+    """A step's mask keeps 1 - dropout of the values; the same seed draws the same mask."""
+    images, labels = batch
     config = TrainingConfig(hidden_units=(16,), dropout=0.8, seed=5)
     weights = build_model(config).get_weights()
-    first = NumpyPerPixelEngine(config, weights)._draw_mask(64).copy()
-    second = NumpyPerPixelEngine(config, weights)._draw_mask(64)
-    assert set(np.unique(first)) <= {0.0, 1.0}
-    assert abs(first.mean() - 0.2) < 0.005
+    first = NumpyPerPixelEngine(config, weights).fused_gradients(images, labels)[3].copy()
+    second = NumpyPerPixelEngine(config, weights).fused_gradients(images, labels)[3]
+    third = NumpyPerPixelEngine(config.replace(seed=6), weights).fused_gradients(images, labels)[3]
+    assert first.shape == (784, 32, 16) and abs(first.mean() - 0.2) < 0.005
     np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, third)
     assert NumpyPerPixelEngine(config, weights).scale == pytest.approx(1 / 0.2, rel=1e-4)
 
 
