@@ -93,23 +93,6 @@ class NumpyOptimizer:
         """Updates weight `index` (or the `region` of it that `weight` is) in place."""
         self._update(weight, grad, self.slots[0][index][region], self.slots[1][index][region], scratch)
 
-    def apply(self, weights: list[np.ndarray], gradients: list[np.ndarray], pool=None) -> None:
-        """One step on whole arrays; big arrays are split between the pool's threads."""
-        self.start_step()
-        jobs = []
-        for index, (weight, grad) in enumerate(zip(weights, gradients, strict=True)):
-            arrays = (weight, np.ascontiguousarray(grad), self.slots[0][index], self.slots[1][index])
-            parts = pool._max_workers if pool is not None and weight.size > 100_000 else 1
-            flat = [array.reshape(-1) for array in arrays]
-            bounds = np.linspace(0, weight.size, parts + 1).astype(int)
-            jobs += [tuple(part[low:high] for part in flat) for low, high in zip(bounds[:-1], bounds[1:], strict=True)]
-        if pool is None:
-            for job in jobs:
-                self._update(*job)
-        else:
-            for future in [pool.submit(self._update, *job) for job in jobs]:
-                future.result()
-
     def _update(self, weight, grad, first, second, scratch=None) -> None:
         """One update of a block, in place and without temporaries (`scratch` is reused)."""
         scratch = np.empty_like(grad) if scratch is None else scratch
