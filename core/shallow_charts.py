@@ -64,11 +64,15 @@ def training_curve(frame: pd.DataFrame, metric: str, references=(), large: bool 
         rules = pd.DataFrame([{"label": label, "value": value} for label, value in references])
         base = alt.Chart(rules).encode(y="value:Q")
         layers.append(base.mark_rule(strokeDash=[6, 4], color="grey"))
-        layers.append(
-            base.mark_text(align="left", dx=4, dy=-7, color="grey", fontSize=18 if large else 11).encode(
-                text="label:N", x=alt.value(0)
+        # Alternate labels above and below their lines: AlexNet's 86.43% and the article's
+        # 86.36% would otherwise print on top of each other.
+        for index, (label, value) in enumerate(references):
+            row = alt.Chart(pd.DataFrame([{"label": label, "value": value}])).encode(y="value:Q")
+            layers.append(
+                row.mark_text(
+                    align="left", dx=4, dy=-7 if index % 2 == 0 else 9, color="grey", fontSize=18 if large else 11
+                ).encode(text="label:N", x=alt.value(0))
             )
-        )
     return _sized(alt.layer(*layers), large)
 
 
