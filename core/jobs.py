@@ -23,9 +23,11 @@ import math
 import multiprocessing
 import os
 import queue as queue_module
+import sys
 import threading
 import time
 import traceback
+import types
 from collections import deque
 from dataclasses import dataclass, field
 from functools import cache
@@ -359,6 +361,7 @@ class TrainingJob:
         }
 
 
+_spawn_lock = threading.Lock()
 MIRRORED_FIELDS = tuple(f.name for f in dataclasses.fields(Progress) if f.name not in ("job_id", "created_at"))
 
 
@@ -377,7 +380,16 @@ class TrainingProcess:
         self.process = context.Process(
             target=_process_main, args=(self.requests, self.events, self.stop_flag), name="training", daemon=True
         )
-        self.process.start()
+        # A spawned child re-runs the parent's __main__ file; under Streamlit (and AppTest)
+        # that is a page script. The child needs only core.jobs, so it is shown a bare
+        # __main__ while it starts.
+        with _spawn_lock:
+            real_main = sys.modules["__main__"]
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                self.process.start()
+            finally:
+                sys.modules["__main__"] = real_main
 
     @property
     def alive(self) -> bool:

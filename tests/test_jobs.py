@@ -121,6 +121,7 @@ def test_mixed_precision_run_trains_with_keras(queue):
 
 def test_process_isolation_trains_stops_and_mirrors_progress(tmp_path):
     """In a child process a job reports progress here, stops on request, and saves its run."""
+    others = set(multiprocessing.active_children())  # E.g. the app's own queue, from page tests.
     queue = JobQueue(store=RunStore(tmp_path / "runs.sqlite"), isolation="process")
     queue.prestart()
     finished = queue.submit(TINY.replace(epochs=2))
@@ -137,18 +138,23 @@ def test_process_isolation_trains_stops_and_mirrors_progress(tmp_path):
     progress = stopped.wait(300)
     assert progress.status == "stopped" and 1 <= len(progress.history) < 500
     assert queue.store.get_run(progress.run_id).status == "stopped"
+    children = [child for child in multiprocessing.active_children() if child not in others]
+    assert children and all(child.is_alive() for child in children)
     queue.close()
-    assert not [child for child in multiprocessing.active_children() if child.name == "training"]
+    for child in children:
+        child.join(30)
+    assert not any(child.is_alive() for child in children)
 
 
 def test_a_dead_training_process_fails_the_job_and_marks_the_run(tmp_path):
     """If the child process dies mid-run, the job fails with a reason and the run is marked interrupted."""
+    others = set(multiprocessing.active_children())  # E.g. the app's own queue, from page tests.
     queue = JobQueue(store=RunStore(tmp_path / "runs.sqlite"), isolation="process")
     job = queue.submit(TINY.replace(epochs=500, train_limit=2000))
     while len(job.snapshot().history) < 1:
         assert not job.snapshot().done, job.snapshot().error
         time.sleep(0.05)
-    children = [child for child in multiprocessing.active_children() if child.name == "training"]
+    children = [child for child in multiprocessing.active_children() if child not in others]
     assert len(children) == 1
     children[0].kill()
     progress = job.wait(60)
