@@ -471,6 +471,7 @@ class JobQueue:
         self.data_path = data_path
         self.isolation = isolation
         self._idle_processes: list[TrainingProcess] = []
+        self._processes: list[TrainingProcess] = []  # Every one started, idle or busy.
         self._lock = threading.RLock()
         self._waiting: deque[TrainingJob] = deque()
         self._running: set[TrainingJob] = set()
@@ -484,11 +485,7 @@ class JobQueue:
         """
         check_affordable(config)
         with self._lock:
-            if self.store is None:
-                from core.runs import RunStore
-
-                self.store = RunStore()
-            job = TrainingJob(config, owner=owner, store=self.store, data_path=self.data_path)
+            job = TrainingJob(config, owner=owner, store=self.run_store(), data_path=self.data_path)
             job.queue = self
             self._jobs[job.id] = job
             self._waiting.append(job)
@@ -503,20 +500,36 @@ class JobQueue:
                 job._update(queue_position=0, status="preparing", message="Starting")
                 threading.Thread(target=self._work, args=(job,), name=f"train-{job.id}", daemon=True).start()
 
+    def run_store(self):
+        """The saved-runs store jobs write to, created at the default path on first use."""
+        with self._lock:
+            if self.store is None:
+                from core.runs import RunStore
+
+                self.store = RunStore()
+            return self.store
+
     def prestart(self) -> None:
         """Starts (and warms up) a training process ahead of the first job."""
         if self.isolation == "process":
             with self._lock:
                 if not self._idle_processes:
-                    self._idle_processes.append(TrainingProcess())
+                    self._idle_processes.append(self._new_process())
 
     def close(self) -> None:
-        """Ends the idle training processes (running jobs finish first)."""
+        """Ends the training processes (a busy one finishes its job first)."""
         with self._lock:
-            for process in self._idle_processes:
-                process.close()
-                process.process.join(timeout=10)
-            self._idle_processes.clear()
+            processes, self._processes, self._idle_processes = self._processes, [], []
+        for process in processes:
+            process.close()
+        for process in processes:
+            process.process.join(timeout=30)
+
+    def _new_process(self) -> TrainingProcess:
+        process = TrainingProcess()
+        with self._lock:
+            self._processes.append(process)
+        return process
 
     def _take_process(self) -> TrainingProcess:
         with self._lock:
@@ -524,7 +537,7 @@ class JobQueue:
                 process = self._idle_processes.pop()
                 if process.alive:
                     return process
-        return TrainingProcess()
+        return self._new_process()
 
     def _work(self, job: TrainingJob) -> None:
         try:

@@ -23,10 +23,7 @@ POLL_SECONDS = 0.5
 
 def run_store() -> RunStore:
     """The saved runs the queue writes to (created from `$EXPLORER_DATA_DIR` on first use)."""
-    queue = default_queue()
-    if queue.store is None:
-        queue.store = RunStore()
-    return queue.store
+    return default_queue().run_store()
 
 
 def owner() -> str:
