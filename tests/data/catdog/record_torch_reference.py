@@ -23,8 +23,8 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
-from core.classify import load_for_network  # noqa: E402  (numpy and Pillow only, no Keras)
-from core.efficientnet import block_specs, packaged_pth_path  # noqa: E402
+from core.catdog.classify import load_for_network  # noqa: E402  (numpy and Pillow only, no Keras)
+from core.catdog.efficientnet import block_specs, packaged_pth_path  # noqa: E402
 
 PHOTOS = ["cat_chelsea.jpg", "dog_darknet.jpg", "other_coffee.jpg", "other_rocket.jpg"]
 

@@ -18,7 +18,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
 
-from core.efficientnet import packaged_pth_path  # noqa: E402
+from core.catdog.efficientnet import packaged_pth_path  # noqa: E402
 
 
 def main() -> None:

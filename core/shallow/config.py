@@ -1,0 +1,482 @@
+"""The article's shallow networks: configuration, parameter/memory/time estimates, Keras model.
+
+The article ("Fine-Tuning Shallow Networks with Keras", Fashion-MNIST) applies `Dense(N)` to
+the last axis of a (28, 28, 1) image, so the same N neurons see every pixel and the hidden
+output is (28, 28, N); dropout follows, then `Flatten` and `Dense(10, softmax)`. The
+conventional MLP flattens first. `TrainingConfig` holds every setting, validated up front;
+`build_model(config)` returns the Keras model that is the source of truth for the weights,
+whichever engine trains it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SHAPE = (28, 28, 1)
+PIXELS = 28 * 28
+NUM_CLASSES = 10
+TRAIN_POOL = 60000
+
+ARCHITECTURES = {
+    "article": "Per-pixel network (the article): Dense(N) on each pixel, then Flatten",
+    "mlp": "Conventional MLP: Flatten first, then Dense(N)",
+}
+
+# Activation name -> (label, layer factory). Adding one is one line; "none" is linear.
+ACTIVATIONS = {
+    "none": ("none (linear)", None),
+    "relu": ("ReLU", lambda keras, **kw: keras.layers.ReLU(**kw)),
+    "leaky_relu": ("LeakyReLU (0.3)", lambda keras, **kw: keras.layers.LeakyReLU(negative_slope=0.3, **kw)),
+    "prelu": (
+        "PReLU (init 0.3)",
+        lambda keras, **kw: keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.3), **kw),
+    ),
+    "elu": ("ELU", lambda keras, **kw: keras.layers.ELU(alpha=1.0, **kw)),
+}
+
+# Optimizer name -> (label, factory(keras, learning_rate)); the article's settings.
+OPTIMIZERS = {
+    "adam": (
+        "Adam (epsilon 1e-4)",
+        lambda keras, rate: keras.optimizers.Adam(learning_rate=rate, epsilon=1e-4),
+    ),
+    "rmsprop": (
+        "RMSprop (epsilon 1e-4)",
+        lambda keras, rate: keras.optimizers.RMSprop(learning_rate=rate, epsilon=1e-4),
+    ),
+    "sgd": (
+        "SGD (momentum 0.85)",
+        lambda keras, rate: keras.optimizers.SGD(learning_rate=rate, momentum=0.85),
+    ),
+}
+
+ENGINES = {
+    "auto": "the fastest engine that trains this exact model",
+    "numpy": "hand-written per-pixel linear engine (one layer, no activation, CPU)",
+    "keras": "Keras model.fit (any model; the GPU when Keras sees one)",
+}
+
+MAX_LAYERS = 3
+MAX_UNITS = 4096
+MAX_EPOCHS = 5000
+MEMORY_FRACTION = 0.8
+"""Refuse settings whose estimated peak memory exceeds this share of the memory available."""
+
+MAX_SECONDS_PER_EPOCH = float(os.environ.get("EXPLORER_MAX_SECONDS_PER_EPOCH", 4 * 3600))
+"""Refuse settings estimated to take longer than this per epoch on this machine."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Every setting of one training run; invalid or unaffordable values raise ValueError.
+
+    Defaults are the article's best model: 392 neurons (50% of 784), no activation, 80%
+    dropout, Adam (lr 1e-4, epsilon 1e-4), batch 128, 10% validation, patience 50.
+    """
+
+    architecture: str = "article"
+    hidden_units: tuple[int, ...] = (392,)
+    activation: str = "none"
+    dropout: float = 0.8
+    optimizer: str = "adam"
+    learning_rate: float = 1e-4
+    batch_size: int = 128
+    epochs: int = 377
+    patience: int = 50
+    train_limit: int | None = None
+    validation_split: float = 0.1
+    seed: int = 0
+    mixed_precision: bool = False
+    engine: str = "auto"
+
+    def __post_init__(self):
+        units = self.hidden_units
+        if isinstance(units, int):
+            units = (units,)
+        object.__setattr__(self, "hidden_units", tuple(int(u) for u in units))
+        _check_choice("architecture", self.architecture, ARCHITECTURES)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("engine", self.engine, ENGINES)
+        if not 1 <= len(self.hidden_units) <= MAX_LAYERS:
+            raise ValueError(f"Use 1 to {MAX_LAYERS} hidden layers, not {len(self.hidden_units)}.")
+        for units in self.hidden_units:
+            if not 1 <= units <= MAX_UNITS:
+                raise ValueError(f"Each hidden layer needs 1 to {MAX_UNITS} neurons, not {units}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"Dropout must be at least 0 and below 1 (it is the share dropped), not {self.dropout}.")
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ValueError(f"The learning rate must be above 0 and at most 1, not {self.learning_rate}.")
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            raise ValueError(f"Epochs must be 1 to {MAX_EPOCHS}, not {self.epochs}.")
+        if self.patience < 1:
+            raise ValueError(f"Patience must be at least 1 epoch, not {self.patience}.")
+        if not 0.01 <= self.validation_split <= 0.5:
+            raise ValueError(f"The validation split must be 0.01 to 0.5, not {self.validation_split}.")
+        pool = self.train_pool
+        if self.train_limit is not None and not 10 <= self.train_limit <= pool:
+            raise ValueError(
+                f"The training-set size must be 10 to {pool:,} images (the {pool:,} left after the "
+                f"{self.validation_split:.0%} validation split), not {self.train_limit}."
+            )
+        if not 1 <= self.batch_size <= self.train_size:
+            raise ValueError(
+                f"The batch size must be 1 to {self.train_size:,} (the training-set size), not {self.batch_size}."
+            )
+        if self.engine == "numpy" and self.mixed_precision:
+            raise ValueError("The numpy engine computes in float32; choose engine 'keras' for mixed precision.")
+        if self.engine == "numpy" and not self.fits_numpy_engine:
+            raise ValueError(
+                "The numpy engine trains only the article's per-pixel network with one hidden layer "
+                "and no activation; choose engine 'auto' or 'keras' for this model."
+            )
+
+    # Derived sizes -------------------------------------------------------------------------
+    @property
+    def train_pool(self) -> int:
+        """Training images left after the validation split (54,000 at 10%)."""
+        return TRAIN_POOL - self.validation_count
+
+    @property
+    def validation_count(self) -> int:
+        return int(round(TRAIN_POOL * self.validation_split))
+
+    @property
+    def train_size(self) -> int:
+        return self.train_limit or self.train_pool
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return -(-self.train_size // self.batch_size)
+
+    @property
+    def fits_numpy_engine(self) -> bool:
+        """The numpy engine's algebra holds for one linear per-pixel layer (the article's best)."""
+        return self.architecture == "article" and len(self.hidden_units) == 1 and self.activation == "none"
+
+    @property
+    def label(self) -> str:
+        """A short human name, e.g. "392 neurons, none, dropout 0.8"."""
+        layers = " + ".join(str(u) for u in self.hidden_units)
+        kind = "" if self.architecture == "article" else "MLP "
+        return f"{kind}{layers} neurons, {self.activation}, dropout {self.dropout:g}"
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["hidden_units"] = list(self.hidden_units)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainingConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+        values = dict(data)
+        if "hidden_units" in values:
+            values["hidden_units"] = tuple(values["hidden_units"])
+        return cls(**values)
+
+    def replace(self, **changes) -> TrainingConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _check_choice(name: str, value, table: dict) -> None:
+    if value not in table:
+        raise ValueError(f"Unknown {name} {value!r}; choose one of: {', '.join(table)}.")
+
+
+# Estimates -------------------------------------------------------------------------------------
+def count_params(config: TrainingConfig) -> int:
+    """Trainable parameters, counted by hand (tests check them against Keras' own count)."""
+    units = config.hidden_units
+    total = 0
+    if config.architecture == "article":
+        inputs = 1
+        for n in units:
+            total += inputs * n + n
+            inputs = n
+        total += PIXELS * units[-1] * NUM_CLASSES + NUM_CLASSES
+    else:
+        inputs = PIXELS
+        for n in units:
+            total += inputs * n + n
+            inputs = n
+        total += inputs * NUM_CLASSES + NUM_CLASSES
+    if config.activation == "prelu":
+        # PReLU keeps one slope per element of its input (minus the batch axis).
+        per_layer = [PIXELS * n if config.architecture == "article" else n for n in units]
+        total += sum(per_layer)
+    return total
+
+
+def activations_per_sample(config: TrainingConfig) -> int:
+    """Hidden values one image produces (all layers): 784 x N per layer for the article's net."""
+    per_pixel = PIXELS if config.architecture == "article" else 1
+    return sum(per_pixel * n for n in config.hidden_units)
+
+
+def flops_per_sample(config: TrainingConfig) -> float:
+    """Multiply-adds x 2 of one forward pass."""
+    units = config.hidden_units
+    if config.architecture == "article":
+        flops, inputs = 0.0, 1
+        for n in units:
+            flops += 2 * PIXELS * inputs * n
+            inputs = n
+        return flops + 2 * PIXELS * units[-1] * NUM_CLASSES
+    flops, inputs = 0.0, PIXELS
+    for n in units:
+        flops += 2 * inputs * n
+        inputs = n
+    return flops + 2 * inputs * NUM_CLASSES
+
+
+def resolve_engine(config: TrainingConfig, has_gpu: bool = False) -> str:
+    """The engine that will train this config: numpy for the linear per-pixel net on a CPU."""
+    if config.engine != "auto":
+        return config.engine
+    # Mixed precision is a Keras feature (bf16/fp16 layers); the numpy engine is float32.
+    return "numpy" if config.fits_numpy_engine and not has_gpu and not config.mixed_precision else "keras"
+
+
+def estimate_memory_bytes(config: TrainingConfig, engine: str | None = None) -> int:
+    """Peak memory of a run: data, weights with optimizer state and best copy, batch tensors."""
+    engine = engine or resolve_engine(config)
+    params = count_params(config)
+    data = (config.train_size + config.validation_count + 10000) * PIXELS * 4
+    weights = params * 4 * 6  # Weights, gradients, two optimizer slots, best copy, update temp.
+    batch = config.batch_size * activations_per_sample(config) * 4
+    # Keras keeps a handful of (batch, 28, 28, N) tensors per layer for the backward pass;
+    # the numpy engine keeps the 0/1 dropout mask and its random bits.
+    batch_tensors = batch * (1.5 if engine == "numpy" else 6)
+    runtime = 600e6 if engine == "keras" else 150e6  # TensorFlow itself, or numpy + buffers.
+    return int(data + weights + batch_tensors + runtime)
+
+
+# Calibration constants, measured on the reference machine (AMD EPYC, 2 cores, AVX512-BF16):
+# seconds per hidden activation element per training sample, and per forward FLOP. Fitted
+# to measured epochs (numpy 392: 30 s; Keras 392: 134 s; Keras 392 ReLU, 78+78 and MLP 392
+# within 25%); other machines scale by `machine_speed_factor()`.
+_SECONDS_PER_ELEMENT = {"keras": 5.6e-9, "numpy": 1.02e-9}
+_SECONDS_PER_FLOP = {"keras": 0.96e-10, "numpy": 0.34e-10}
+_REFERENCE_MATMUL_SECONDS = 0.028
+
+
+@cache
+def machine_speed_factor() -> float:
+    """How much slower this machine is than the reference one (1.0 = as fast), measured once.
+
+    Times a fixed matrix product that behaves like the engines' inner loops; ~0.1 s.
+    """
+    rng = np.random.default_rng(0)
+    left = rng.standard_normal((512, 1024), dtype=np.float32)
+    right = rng.standard_normal((1024, 512), dtype=np.float32)
+    left @ right
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(10):
+            left @ right
+        best = min(best, time.perf_counter() - start)
+    return max(0.25, best / _REFERENCE_MATMUL_SECONDS)
+
+
+def estimate_seconds_per_epoch(config: TrainingConfig, engine: str | None = None, has_gpu: bool = False) -> float:
+    """A first estimate of one epoch on this machine, before anything runs.
+
+    Training reports measured speed from its first batches; this only guards against
+    settings that cannot finish in reasonable time, and is shown as an estimate.
+    """
+    engine = engine or resolve_engine(config, has_gpu)
+    per_sample = (
+        activations_per_sample(config) * _SECONDS_PER_ELEMENT[engine]
+        + flops_per_sample(config) * _SECONDS_PER_FLOP[engine]
+    )
+    # Validation each epoch is a forward pass only: about a third of a training step.
+    seconds = (config.train_size + config.validation_count / 3) * per_sample * machine_speed_factor()
+    if has_gpu and engine == "keras":
+        seconds /= 30.0
+    return seconds
+
+
+def available_memory_bytes() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run will cost, shown before it starts."""
+
+    params: int
+    memory_bytes: int
+    seconds_per_epoch: float
+    engine: str
+    memory_available: int = field(default=0)
+
+
+def estimate(config: TrainingConfig, has_gpu: bool = False) -> Estimate:
+    """Parameters, memory and time per epoch for a config on this machine."""
+    engine = resolve_engine(config, has_gpu)
+    return Estimate(
+        params=count_params(config),
+        memory_bytes=estimate_memory_bytes(config, engine),
+        seconds_per_epoch=estimate_seconds_per_epoch(config, engine, has_gpu),
+        engine=engine,
+        memory_available=available_memory_bytes(),
+    )
+
+
+def check_affordable(config: TrainingConfig, has_gpu: bool = False) -> Estimate:
+    """Returns the estimate, or raises ValueError when the run cannot fit or finish.
+
+    Raises:
+        ValueError: memory beyond what is available, or an epoch longer than the limit.
+    """
+    cost = estimate(config, has_gpu)
+    if cost.memory_bytes > MEMORY_FRACTION * cost.memory_available:
+        raise ValueError(
+            f"This model needs about {cost.memory_bytes / 2**30:.1f} GiB but only "
+            f"{cost.memory_available / 2**30:.1f} GiB is free: use fewer neurons or layers, "
+            "a smaller batch, or the conventional MLP."
+        )
+    if cost.seconds_per_epoch > MAX_SECONDS_PER_EPOCH:
+        raise ValueError(
+            f"One epoch would take about {format_duration(cost.seconds_per_epoch)} on this machine "
+            f"(limit {format_duration(MAX_SECONDS_PER_EPOCH)}): use fewer neurons or layers, or train "
+            "on a subset of the images."
+        )
+    return cost
+
+
+def format_duration(seconds: float) -> str:
+    """Like "under 1 s", "45 s", "12 min", "3.5 h"."""
+    if seconds <= 0:
+        return "0 s"
+    if seconds < 1:
+        return "under 1 s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# The Keras model -----------------------------------------------------------------------------
+def build_model(config: TrainingConfig):
+    """Builds the Keras model exactly as the article does (or the conventional MLP).
+
+    glorot_uniform kernels and zero biases (Keras' defaults, written out as the article
+    does); with mixed precision the hidden layers compute in bf16/fp16 and the softmax
+    output stays float32.
+
+    Returns:
+        A `keras.Model`, not compiled.
+    """
+    import keras
+
+    hidden_dtype = mixed_precision_policy() if config.mixed_precision else None
+    inputs = keras.Input(IMAGE_SHAPE, name="image")
+    x = inputs
+    if config.architecture == "mlp":
+        x = keras.layers.Flatten(name="flatten_input")(x)
+    for index, units in enumerate(config.hidden_units, start=1):
+        x = keras.layers.Dense(
+            units,
+            kernel_initializer="glorot_uniform",
+            bias_initializer="zeros",
+            name=f"hidden_{index}",
+            dtype=hidden_dtype,
+        )(x)
+        factory = ACTIVATIONS[config.activation][1]
+        if factory is not None:
+            x = factory(keras, name=f"activation_{index}", dtype=hidden_dtype)(x)
+        x = keras.layers.Dropout(config.dropout, name=f"dropout_{index}", seed=config.seed + index, dtype=hidden_dtype)(
+            x
+        )
+    if config.architecture == "article":
+        x = keras.layers.Flatten(name="flatten")(x)
+    outputs = keras.layers.Dense(
+        NUM_CLASSES,
+        activation="softmax",
+        name="classes",
+        dtype="float32",
+        kernel_initializer="glorot_uniform",
+    )(x)
+    return keras.Model(inputs, outputs, name=f"shallow_{config.architecture}")
+
+
+def make_optimizer(config: TrainingConfig):
+    import keras
+
+    return OPTIMIZERS[config.optimizer][1](keras, config.learning_rate)
+
+
+def mixed_precision_policy() -> str:
+    """mixed_float16 on a GPU, mixed_bfloat16 on a CPU (fast where it has AVX512-BF16)."""
+    from core.device import describe_device
+
+    return "mixed_float16" if describe_device().gpus else "mixed_bfloat16"
+
+
+def config_json(config: TrainingConfig) -> str:
+    return json.dumps(config.to_dict(), sort_keys=True)
+
+
+ARTICLE_RESULTS = Path(__file__).resolve().parents[2] / "assets" / "article_results.json"
+
+
+@dataclass(frozen=True)
+class ArticleResult:
+    """One configuration the article reports, with its published numbers (fractions)."""
+
+    id: str
+    title: str
+    config: TrainingConfig
+    reported: dict
+    quote: str
+
+
+@cache
+def article_results() -> tuple[tuple[ArticleResult, ...], float]:
+    """The article's reported results as presets (article defaults filled in), and AlexNet's accuracy."""
+    data = json.loads(ARTICLE_RESULTS.read_text(encoding="utf-8"))
+    results = tuple(
+        ArticleResult(
+            id=entry["id"],
+            title=entry["title"],
+            config=TrainingConfig.from_dict(entry["config"]),
+            reported=entry["reported"],
+            quote=entry["quote"],
+        )
+        for entry in data["results"]
+    )
+    return results, float(data["alexnet"]["test_accuracy"])
+
+
+def matching_article_result(config: TrainingConfig) -> ArticleResult | None:
+    """The article's result for the same network (architecture, layers, activation, dropout)."""
+    for result in article_results()[0]:
+        reference = result.config
+        if (reference.architecture, reference.hidden_units, reference.activation, reference.dropout) == (
+            config.architecture,
+            config.hidden_units,
+            config.activation,
+            config.dropout,
+        ):
+            return result
+    return None

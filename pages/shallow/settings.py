@@ -1,0 +1,201 @@
+"""Shallow-net lab: the settings form, the article's presets, and the address bar that carries them.
+
+Widgets hold their values in `st.session_state` under the keys of `widget_values`. On a
+session's first visit they are filled from the link (`?units=78,78&dropout=0.5`), later from
+the last configuration the page built, so that switching pages and coming back keeps them.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.shallow import view
+from core.shallow.config import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    ENGINES,
+    MAX_LAYERS,
+    MAX_UNITS,
+    OPTIMIZERS,
+    TrainingConfig,
+    article_results,
+)
+
+LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
+BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048)
+ARCHITECTURE_NAMES = {"article": "Per-pixel (the article)", "mlp": "Conventional MLP"}
+
+
+def widget_values(config: TrainingConfig) -> dict:
+    """The session-state value of every settings widget for `config`."""
+    units = config.hidden_units
+    return {
+        "sn_architecture": config.architecture,
+        "sn_layers": len(units),
+        **{f"sn_units_{layer}": units[min(layer, len(units)) - 1] for layer in range(1, MAX_LAYERS + 1)},
+        "sn_activation": config.activation,
+        "sn_dropout": config.dropout,
+        "sn_optimizer": config.optimizer,
+        "sn_learning_rate": config.learning_rate,
+        "sn_batch_size": config.batch_size,
+        "sn_epochs": config.epochs,
+        "sn_patience": config.patience,
+        "sn_subset": config.train_limit is not None,
+        "sn_train_limit": config.train_limit or view.QUICK_DEMO["train_limit"],
+        "sn_validation_split": config.validation_split,
+        "sn_seed": config.seed,
+        "sn_mixed_precision": config.mixed_precision,
+        "sn_engine": config.engine,
+    }
+
+
+def restore() -> None:
+    """Fills widgets that have no value yet: from the link on the first visit, else the last settings."""
+    if "sn_config" not in st.session_state:
+        config, problems = view.config_from_query(st.query_params.to_dict())
+        st.session_state.sn_config = config.to_dict()
+        st.session_state.sn_link_problems = problems
+    for key, value in widget_values(TrainingConfig.from_dict(st.session_state.sn_config)).items():
+        st.session_state.setdefault(key, value)
+
+
+def load(config: TrainingConfig) -> None:
+    for key, value in widget_values(config).items():
+        st.session_state[key] = value
+
+
+def _pick_units() -> None:
+    for layer in range(1, MAX_LAYERS + 1):
+        st.session_state[f"sn_units_{layer}"] = st.session_state.sn_units_pick
+    st.session_state.sn_units_pick = None
+
+
+def _load_preset() -> None:
+    chosen = st.session_state.sn_preset
+    result = next(result for result in article_results()[0] if result.id == chosen)
+    load(result.config)
+    st.session_state.sn_preset = None
+    st.session_state.sn_loaded = result.title
+
+
+def quick_demo() -> None:
+    st.session_state.sn_subset = True
+    st.session_state.sn_train_limit = view.QUICK_DEMO["train_limit"]
+    st.session_state.sn_epochs = view.QUICK_DEMO["epochs"]
+
+
+def presets() -> None:
+    """One click per configuration the article reports, with its published numbers beside them."""
+    results, alexnet = article_results()
+    st.pills(
+        "Load one of the article's configurations",
+        [result.id for result in results],
+        format_func={result.id: result.title for result in results}.get,
+        key="sn_preset",
+        on_change=_load_preset,
+    )
+    if "sn_loaded" in st.session_state:
+        st.success(
+            f"Loaded **{st.session_state.pop('sn_loaded')}** as the article trained it (all 54,000 images, "
+            "early stopping with patience 50). That takes hours here: **Quick demo** below shrinks it."
+        )
+    st.dataframe(view.article_presets_frame(), hide_index=True)
+    st.caption(f"AlexNet reaches **{alexnet:.2%}** on Fashion-MNIST (Ma et al., as the article cites it).")
+
+
+def _choices(options: tuple, current) -> list:
+    """A fixed list of choices with the current value added, so a shared link's value is kept."""
+    return sorted({*options, current})
+
+
+def settings_form(has_gpu: bool) -> TrainingConfig | None:
+    """Every setting of the training configuration; returns it, or None with the reason shown."""
+    network, training, data = st.columns([3, 2, 2], border=True)
+    network.markdown("**Network**")
+    architecture = network.radio(
+        "Architecture", list(ARCHITECTURES), format_func=ARCHITECTURE_NAMES.get, key="sn_architecture", horizontal=True
+    )
+    network.caption(ARCHITECTURES[architecture])
+    layers = network.segmented_control("Hidden layers", [1, 2, 3], key="sn_layers", required=True)
+    network.pills(
+        "Quick pick: neurons in every layer (share of the 784 pixels)",
+        view.NEURON_PRESETS,
+        format_func=view.neuron_preset_label,
+        key="sn_units_pick",
+        on_change=_pick_units,
+    )
+    units = tuple(
+        column.number_input(f"Neurons, layer {layer}", 1, MAX_UNITS, key=f"sn_units_{layer}")
+        for layer, column in zip(range(1, layers + 1), network.columns(layers), strict=True)
+    )
+    activation = network.selectbox(
+        "Activation", list(ACTIVATIONS), format_func=lambda name: ACTIVATIONS[name][0], key="sn_activation"
+    )
+    dropout = network.slider("Dropout (share of hidden values dropped)", 0.0, 0.95, step=0.05, key="sn_dropout")
+
+    training.markdown("**Training**")
+    optimizer = training.selectbox(
+        "Optimizer", list(OPTIMIZERS), format_func=lambda name: OPTIMIZERS[name][0], key="sn_optimizer"
+    )
+    learning_rate = training.select_slider(
+        "Learning rate",
+        _choices(LEARNING_RATES, st.session_state.sn_learning_rate),
+        format_func="{:g}".format,
+        key="sn_learning_rate",
+    )
+    batch_size = training.select_slider(
+        "Batch size", _choices(BATCH_SIZES, st.session_state.sn_batch_size), key="sn_batch_size"
+    )
+    epochs = training.number_input("Epochs (at most)", 1, 5000, key="sn_epochs")
+    patience = training.number_input(
+        "Patience (epochs without a better validation loss before stopping)", 1, 5000, key="sn_patience"
+    )
+
+    data.markdown("**Data and engine**")
+    subset = data.toggle("Train on a subset", key="sn_subset")
+    train_limit = data.number_input("Training images", 10, 54000, key="sn_train_limit", disabled=not subset)
+    validation_split = data.number_input(
+        "Validation share of the 60,000 training images", 0.01, 0.5, step=0.01, key="sn_validation_split"
+    )
+    seed = data.number_input("Seed", 0, 2**31 - 1, key="sn_seed")
+    engine = data.selectbox(
+        "Engine", list(ENGINES), key="sn_engine", help=" · ".join(f"**{k}**: {v}" for k, v in ENGINES.items())
+    )
+    mixed_precision = data.toggle(
+        "Mixed precision",
+        key="sn_mixed_precision",
+        disabled=not has_gpu,
+        help="float16 on the GPU, float32 output." if has_gpu else "Offered when the server has a GPU.",
+    )
+    try:
+        config = TrainingConfig(
+            architecture=architecture,
+            hidden_units=units,
+            activation=activation,
+            dropout=round(dropout, 2),
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            epochs=epochs,
+            patience=patience,
+            train_limit=train_limit if subset else None,
+            validation_split=round(validation_split, 2),
+            seed=seed,
+            mixed_precision=mixed_precision and has_gpu,
+            engine=engine,
+        )
+    except ValueError as error:
+        st.error(f"These settings cannot be trained: {error}")
+        return None
+    st.session_state.sn_config = config.to_dict()
+    return config
+
+
+def sync_url(config: TrainingConfig) -> None:
+    """Writes the settings into the address bar (only those that differ from the page's defaults)."""
+    wanted = view.config_to_query(config)
+    for key in view.QUERY_KEYS.values():
+        if key in wanted and st.query_params.get(key) != wanted[key]:
+            st.query_params[key] = wanted[key]
+        elif key not in wanted and key in st.query_params:
+            del st.query_params[key]

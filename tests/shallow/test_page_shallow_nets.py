@@ -1,0 +1,178 @@
+"""The shallow-net lab through Streamlit's AppTest: settings, the link, live training, stop, saved runs.
+
+AppTest runs the page script in this process, so the page's jobs run in this process's
+queue and save to a temporary `EXPLORER_DATA_DIR`. Runs are tiny (a few hundred images).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.labs import ROOT
+from core.shallow.jobs import default_queue
+
+PAGE = str(ROOT / "pages" / "shallow" / "lab.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def saved_runs_folder(tmp_path_factory):
+    """A fresh saved-runs folder for the page's queue (set before the queue makes its store)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EXPLORER_DATA_DIR", str(tmp_path_factory.mktemp("shallow-runs")))
+        queue = default_queue()
+        for job in queue.active():
+            queue.cancel(job.id)
+        queue.store = None
+        yield
+
+
+def open_page(**query) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def shown_text(at: AppTest) -> str:
+    parts = [element.value for element in [*at.markdown, *at.subheader, *at.caption, *at.warning, *at.error]]
+    return "\n".join(str(part) for part in parts)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(element.value for element in at.metric if element.label == label)
+
+
+def wait_for(at: AppTest, condition, timeout: float = 120.0) -> AppTest:
+    """Reruns the page (as the live fragment would) until `condition(at)` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition(at):
+        assert time.monotonic() < deadline, f"gave up waiting; the page shows:\n{shown_text(at)}"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
+    return at
+
+
+def job_status(at: AppTest) -> str:
+    job = default_queue().get(at.session_state["sn_job"])
+    return job.snapshot().status
+
+
+def test_settings_show_the_estimate_and_go_into_the_address():
+    """Two layers of 78 neurons at 50% dropout show the article's 617,848 parameters and land in the URL."""
+    at = open_page()
+    assert not at.exception
+    assert at.title[0].value == "Shallow-net lab"
+    assert "617,848" not in [element.value for element in at.metric]
+    at.segmented_control(key="sn_layers").set_value(2).run()
+    at.pills(key="sn_units_pick").set_value(78).run()
+    at.slider(key="sn_dropout").set_value(0.5).run()
+    assert [at.number_input(key=f"sn_units_{layer}").value for layer in (1, 2)] == [78, 78]
+    assert metric(at, "Parameters") == "617,848"
+    assert at.query_params["units"] == "78,78"
+    assert at.query_params["dropout"] == "0.5"
+    assert "Trains on the CPU" in shown_text(at) or "Trains on NVIDIA" in shown_text(at)
+
+
+def test_a_shared_link_fills_the_form_and_reports_what_it_ignores():
+    """?units=392&activation=relu&images=all fills the form; a bad value is named, not fatal."""
+    at = open_page(units="392", activation="relu", images="all", dropout="0.8", epochs="oops")
+    assert not at.exception
+    assert at.number_input(key="sn_units_1").value == 392
+    assert at.selectbox(key="sn_activation").value == "relu"
+    assert at.toggle(key="sn_subset").value is False
+    assert at.number_input(key="sn_epochs").value == 20
+    assert any("epochs=oops" in warning.value for warning in at.warning)
+    assert metric(at, "Parameters") == "3,074,074"
+
+
+def test_a_preset_loads_the_article_configuration_and_quick_demo_shrinks_it():
+    """The article's best model loads as published; Quick demo keeps the network on a subset."""
+    at = open_page()
+    at.pills(key="sn_preset").set_value("392-none-d0.8").run()
+    assert at.number_input(key="sn_units_1").value == 392
+    assert at.slider(key="sn_dropout").value == 0.8
+    assert at.toggle(key="sn_subset").value is False
+    assert at.number_input(key="sn_epochs").value == 377
+    assert any("86.36%" in str(frame.value.to_dict()) for frame in at.dataframe)
+    next(button for button in at.button if button.label.startswith("Quick demo")).click().run()
+    assert at.toggle(key="sn_subset").value is True
+    assert at.number_input(key="sn_train_limit").value == 5000
+    assert at.number_input(key="sn_units_1").value == 392
+
+
+def test_refused_settings_show_the_reason_and_disable_start():
+    """A batch larger than the subset, or a network too big for this machine, shows why and disables Start."""
+    at = open_page(images="100", batch="64")
+    assert not at.warning
+    assert at.number_input(key="sn_train_limit").value == 100
+    at.number_input(key="sn_train_limit").set_value(50).run()
+    assert any("batch size must be 1 to 50" in error.value for error in at.error)
+    assert next(button for button in at.button if button.label == "Start training").disabled
+    huge = open_page(units="4096,4096,4096", images="all", batch="2048")
+    assert any("GiB" in error.value or "epoch would take" in error.value for error in huge.error)
+    assert next(button for button in huge.button if button.label == "Start training").disabled
+
+
+def test_a_tiny_run_trains_live_then_shows_results_and_is_saved():
+    """Start a 300-image, 1-epoch run: curves and test results appear, the job is in the URL, the run is saved."""
+    at = open_page(images="300", epochs="1", units="10", lr="0.01")
+    next(button for button in at.button if button.label == "Start training").click().run()
+    assert not at.exception
+    job_id = at.session_state["sn_job"]
+    assert at.query_params["job"] == job_id
+    wait_for(at, lambda at: any(header.value == "Results on the 10,000 test images" for header in at.subheader))
+    assert job_status(at) == "finished"
+    assert metric(at, "Epoch") == "1 / 1"
+    accuracy = float(metric(at, "Test accuracy").rstrip("%")) / 100
+    assert accuracy > 0.2  # Ten classes: chance is 10%.
+    assert len(at.get("vega_lite_chart")) >= 3  # Loss, accuracy, confusion matrix.
+    per_class = next(frame.value for frame in at.dataframe if "support" in frame.value.columns)
+    assert per_class["support"].sum() == 10000
+    cells = at.selectbox(key="sn_job_cell")
+    assert "predicted as" in cells.format_func(cells.value)
+
+    # A returning user (a new session with the same link) finds the job and its results.
+    back = open_page(job=job_id)
+    assert back.session_state["sn_job"] == job_id
+    assert any(header.value == "Results on the 10,000 test images" for header in back.subheader)
+
+    # The run is saved: open it under Saved runs, with its downloads, then delete it.
+    run_id = default_queue().get(job_id).snapshot().run_id
+    saved = open_page(run=str(run_id))
+    saved.session_state["sn_tab"] = "Saved runs"
+    saved.run()
+    assert saved.selectbox(key="sn_open_run").value == run_id
+    assert saved.query_params["run"] == str(run_id)
+    labels = [button.label for button in saved.get("download_button")]
+    assert labels == ["Model (.keras)", "History (CSV)"]
+    assert metric(saved, "Test accuracy").endswith("%")
+    next(button for button in saved.button if button.label.startswith("Yes, delete run")).click().run()
+    assert any("No saved runs yet" in info.value for info in saved.info)
+    assert all(run.run_id != run_id for run in default_queue().store.list_runs())
+
+
+def test_stop_keeps_what_was_learned_and_a_second_tab_does_not_duplicate():
+    """A second session sees the running job and is asked before queueing; Stop ends the first run."""
+    first = open_page(images="2000", epochs="200", units="78", batch="16")
+    next(button for button in first.button if button.label == "Start training").click().run()
+    wait_for(first, lambda at: job_status(at) == "running")
+
+    second = open_page(images="300", epochs="1")
+    assert "Training on this server now" in shown_text(second)
+    assert any(button.label == "Watch" for button in second.button)
+    next(button for button in second.button if button.label == "Start training").click().run()
+    assert any("busy" in warning.value for warning in second.warning)
+    next(button for button in second.button if button.label == "Queue mine anyway").click().run()
+    assert job_status(second) == "queued"
+    assert "Waiting in the queue: number 1 in line" in [bar.proto.text for bar in second.get("progress")]
+    next(button for button in second.button if button.label == "Cancel").click().run()
+    assert job_status(second) == "cancelled"
+
+    next(button for button in first.button if button.label.startswith("Stop")).click().run()
+    wait_for(first, lambda at: job_status(at) == "stopped")
+    wait_for(first, lambda at: any(header.value == "Results on the 10,000 test images" for header in at.subheader))
+    assert metric(first, "Test accuracy").endswith("%")

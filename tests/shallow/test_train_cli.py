@@ -1,0 +1,129 @@
+"""The training command line: JSON results, bad arguments, listing, and a kill mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.shallow.runs import RunStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args, db, check=True, timeout=300):
+    result = subprocess.run(
+        [sys.executable, "-m", "core.shallow", *args, "--db", str(db)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_training_prints_the_promised_json(tmp_path):
+    """A tiny run prints one JSON object with the agreed keys, and the run is saved."""
+    result = cli(
+        "--neurons",
+        "7",
+        "--dropout",
+        "0.5",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "500",
+        "--learning-rate",
+        "3e-3",
+        "--json",
+        db=tmp_path / "runs.sqlite",
+    )
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in (
+        "params",
+        "epochs_run",
+        "test_accuracy",
+        "test_loss",
+        "test_precision",
+        "test_recall",
+        "seconds_per_epoch",
+        "device",
+        "run_id",
+    ):
+        assert key in output
+    assert output["params"] == 54_904 and output["epochs_run"] == 2 and output["test_accuracy"] > 0.4
+    assert "epoch 2:" in result.stderr
+    listing = cli("--list", db=tmp_path / "runs.sqlite").stdout
+    assert "7 neurons, none, dropout 0.5" in listing and "finished" in listing
+    csv_text = cli("--history", str(output["run_id"]), db=tmp_path / "runs.sqlite").stdout
+    assert csv_text.splitlines()[0] == "epoch,loss,accuracy,val_loss,val_accuracy,seconds"
+
+
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (["--neurons", "0"], "neurons"),
+        (["--dropout", "1.5"], "Dropout"),
+        (["--activation", "tanh"], "invalid choice"),
+        (["--epochs", "ten"], "invalid int"),
+        (["--neurons", "4096", "--neurons", "4096", "--neurons", "4096"], "GiB"),
+        (["--history", "42"], "no saved run 42"),
+    ],
+)
+def test_bad_arguments_exit_with_one_line(tmp_path, args, reason):
+    """Bad arguments exit non-zero with a one-line reason and no traceback."""
+    result = cli(*args, db=tmp_path / "runs.sqlite", check=False)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and reason in lines[0] and "Traceback" not in result.stderr
+
+
+def test_kill_mid_run_leaves_an_interrupted_run_with_its_epochs(tmp_path):
+    """SIGKILL during training: the next open marks the run interrupted, completed epochs kept."""
+    db = tmp_path / "runs.sqlite"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "core.shallow",
+            "--neurons",
+            "8",
+            "--epochs",
+            "500",
+            "--train-limit",
+            "1000",
+            "--learning-rate",
+            "3e-3",
+            "--db",
+            str(db),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        epochs = 0
+        while time.monotonic() < deadline and epochs < 2:
+            time.sleep(0.2)
+            if db.exists():
+                with sqlite3.connect(db) as connection:
+                    epochs = connection.execute("SELECT COUNT(*) FROM history").fetchone()[0]
+        assert epochs >= 2, "training did not reach two epochs"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    store = RunStore(db)
+    run = store.list_runs()[0]
+    assert run.status == "interrupted"
+    assert len(store.history(run.run_id)) >= 2
