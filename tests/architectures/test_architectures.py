@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 
 from core.architectures import charts
+from core.architectures.models import compare_with_claim, inspect_architecture
 from core.architectures.results import (
     RESULTS_PATH,
     ResultFilter,
-    compare_with_claim,
     datasets_caption,
     filter_rows,
-    inspect_architecture,
     load_results,
     metric_meaning_rows,
     result_rows,

@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
-import core.architectures.results
+import core.architectures.models
 import core.shallow.runs
 from core.labs import ROOT
 
@@ -152,7 +152,7 @@ def test_without_runs_the_chart_says_where_they_will_appear(monkeypatch):
 
 def test_parameter_check_runs_on_request_and_shows_ours_beside_the_article(monkeypatch):
     """Nothing is built until the button; then our counts, the article's, a verdict and layer summaries show."""
-    real_report = core.architectures.results.parameter_report
+    real_report = core.architectures.models.parameter_report
     built = []
 
     def small_report():
@@ -160,7 +160,7 @@ def test_parameter_check_runs_on_request_and_shows_ours_beside_the_article(monke
         built.append(True)
         return real_report(["shallow_1x784", "shallow_2x78"])
 
-    monkeypatch.setattr(core.architectures.results, "parameter_report", small_report)
+    monkeypatch.setattr(core.architectures.models, "parameter_report", small_report)
     at = open_page()
     assert not built
     assert not any(selectbox.label == "Layer summary of" for selectbox in at.selectbox)
