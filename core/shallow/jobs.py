@@ -221,6 +221,7 @@ class TrainingJob:
             model = build_model(self.config)
             device = training_device()
             engine = self._make_engine(model, resolve_engine(self.config, device.startswith("GPU")))
+            device = getattr(engine, "device", device)
             run_id = self.store.start_run(
                 label=self.config.label,
                 config=self.config.to_dict(),
@@ -285,6 +286,10 @@ class TrainingJob:
 
         if engine_name == "numpy":
             return NumpyPerPixelEngine(self.config, model.get_weights(), threads=min(os.cpu_count() or 1, 4))
+        if engine_name == "jax":
+            from core.shallow.jax_engine import JaxEngine
+
+            return JaxEngine(self.config, model.get_weights())
         return KerasEngine(self.config, model)
 
     def _train(self, engine, x_train, y_train, x_val, y_val, started: float, run_id: int) -> dict:
