@@ -355,4 +355,3 @@ class JaxEngine:
 
     def close(self) -> None:
         self._device_data.clear()
-
