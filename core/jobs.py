@@ -660,13 +660,20 @@ class JobQueue:
         self._running: set[TrainingJob] = set()
         self._jobs: dict[str, TrainingJob] = {}
 
-    def submit(self, config: TrainingConfig, owner: str | None = None) -> TrainingJob:
+    def submit(self, config: TrainingConfig, owner: str | None = None, has_gpu: bool = False) -> TrainingJob:
         """Queues a job after checking it is affordable.
+
+        Args:
+            config: the settings.
+            owner: who started it (a session id), for the page's "yours".
+            has_gpu: whether training will see a GPU, as the page's own estimate assumed, so
+                that a Start the page enabled is not refused with a CPU-time message.
 
         Raises:
             ValueError: the settings cannot fit in memory or would take too long.
+            RunStoreError: the saved-runs folder cannot be written.
         """
-        check_affordable(config)
+        check_affordable(config, has_gpu)
         with self._lock:
             job = TrainingJob(config, owner=owner, store=self.run_store(), data_path=self.data_path)
             job.queue = self

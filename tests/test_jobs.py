@@ -162,3 +162,16 @@ def test_a_dead_training_process_fails_the_job_and_marks_the_run(tmp_path):
     progress = job.wait(60)
     assert progress.status == "failed" and "ended unexpectedly" in progress.error
     assert queue.store.get_run(progress.run_id).status == "interrupted"
+
+
+def test_submit_checks_time_for_the_device_the_page_assumed(queue, monkeypatch):
+    """On a GPU server submit(has_gpu=True) accepts what the page's GPU estimate allowed; on a CPU it refuses."""
+    import core.shallow
+
+    monkeypatch.setattr(core.shallow, "machine_speed_factor", lambda: 200.0)  # A very slow CPU: 392 ReLU takes hours.
+    config = TrainingConfig(hidden_units=(392,), activation="relu")
+    with pytest.raises(ValueError, match="epoch would take"):
+        queue.submit(config)
+    job = queue.submit(config, has_gpu=True)
+    queue.cancel(job.id)
+    assert job.wait(120).status == "cancelled" and queue.active() == []
