@@ -21,13 +21,12 @@ import dataclasses
 import itertools
 import math
 import multiprocessing
+import multiprocessing.spawn
 import os
 import signal
-import sys
 import threading
 import time
 import traceback
-import types
 from collections import deque
 from dataclasses import dataclass, field
 from functools import cache
@@ -37,6 +36,7 @@ import numpy as np
 from core.shallow import TrainingConfig, check_affordable, count_params, resolve_engine
 
 FINAL_STATUSES = ("finished", "stopped", "failed", "cancelled")
+FINISHED_JOBS_KEPT = 50
 
 
 @dataclass(frozen=True)
@@ -479,6 +479,31 @@ class TrainingJob:
 
 
 _spawn_lock = threading.Lock()
+_bare_main = threading.local()
+
+
+def _preparation_data_without_main(name):
+    """multiprocessing's spawn preparation data, without the parent's __main__ for our own children.
+
+    A spawned child re-runs the parent's __main__ file; under Streamlit (and AppTest) that is
+    a page script. Leaving it out of the preparation data, for spawns from this module's
+    thread only, spares the child that, without ever swapping `sys.modules["__main__"]`,
+    which Streamlit's own script threads read at any moment.
+    """
+    data = _real_preparation_data(name)
+    if getattr(_bare_main, "active", False):
+        data.pop("init_main_from_name", None)
+        data.pop("init_main_from_path", None)
+    return data
+
+
+_real_preparation_data = getattr(
+    multiprocessing.spawn.get_preparation_data, "__wrapped__", multiprocessing.spawn.get_preparation_data
+)
+_preparation_data_without_main.__wrapped__ = _real_preparation_data
+multiprocessing.spawn.get_preparation_data = _preparation_data_without_main
+
+
 MIRRORED_FIELDS = tuple(f.name for f in dataclasses.fields(Progress) if f.name not in ("job_id", "created_at"))
 
 
@@ -502,16 +527,13 @@ class TrainingProcess:
             name="training",
             daemon=True,
         )
-        # A spawned child re-runs the parent's __main__ file; under Streamlit (and AppTest)
-        # that is a page script. The child needs only core.jobs, so it is shown a bare
-        # __main__ while it starts.
+        # The child needs only core.jobs: it starts without the parent's __main__ (a page script).
         with _spawn_lock:
-            real_main = sys.modules["__main__"]
-            sys.modules["__main__"] = types.ModuleType("__main__")
+            _bare_main.active = True
             try:
                 self.process.start()
             finally:
-                sys.modules["__main__"] = real_main
+                _bare_main.active = False
                 events_writer.close()
 
     @property
@@ -642,9 +664,19 @@ class JobQueue:
         data_path: a Fashion-MNIST folder (default: the loader's search order).
         isolation: "thread" trains in a thread of this process; "process" in warm child
             processes (for servers, whose own threads would compete for the GIL).
+        finished_kept: finished jobs kept for `get` (newest first); older ones are dropped,
+            since each holds its evaluation (about 400 KB) and a server runs for days. Their
+            runs stay in the store.
     """
 
-    def __init__(self, max_running: int = 1, store=None, data_path=None, isolation: str = "thread"):
+    def __init__(
+        self,
+        max_running: int = 1,
+        store=None,
+        data_path=None,
+        isolation: str = "thread",
+        finished_kept: int = FINISHED_JOBS_KEPT,
+    ):
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
         if isolation not in ("thread", "process"):
@@ -653,6 +685,7 @@ class JobQueue:
         self.store = store
         self.data_path = data_path
         self.isolation = isolation
+        self.finished_kept = finished_kept
         self._idle_processes: list[TrainingProcess] = []
         self._processes: list[TrainingProcess] = []  # Every one started, idle or busy.
         self._lock = threading.RLock()
@@ -680,7 +713,15 @@ class JobQueue:
             self._jobs[job.id] = job
             self._waiting.append(job)
             self._dispatch()
+            self._drop_old_jobs()
         return job
+
+    def _drop_old_jobs(self) -> None:
+        """Forgets the oldest finished jobs beyond `finished_kept` (waiting and running ones stay)."""
+        with self._lock:
+            finished = [job_id for job_id, job in self._jobs.items() if job.snapshot().done]
+            for job_id in finished[: max(0, len(finished) - self.finished_kept)]:
+                del self._jobs[job_id]
 
     def _dispatch(self) -> None:
         with self._lock:
@@ -748,6 +789,7 @@ class JobQueue:
             with self._lock:
                 self._running.discard(job)
                 self._dispatch()
+                self._drop_old_jobs()
 
     def _forget(self, process: TrainingProcess) -> None:
         with self._lock:
@@ -773,6 +815,7 @@ class JobQueue:
             if job in self._waiting:
                 self._waiting.remove(job)
                 job._cancel()
+                self._drop_old_jobs()
                 return True
         if not job.snapshot().done:
             job.request_stop()

@@ -351,3 +351,43 @@ def test_stop_during_evaluation_keeps_the_run_finished(tmp_path, monkeypatch):
     progress = job.wait(120)
     assert progress.status == "finished" and len(progress.history) == 2
     assert store.get_run(progress.run_id).status == "finished"
+
+
+# 7. Long uptime ---------------------------------------------------------------------------------
+def test_finished_jobs_are_dropped_beyond_the_bound(tmp_path):
+    """Only the newest `finished_kept` finished jobs are kept in memory; waiting and running ones stay."""
+    queue = JobQueue(store=RunStore(tmp_path / "runs.sqlite"), finished_kept=3)
+    running = queue.submit(LONG)
+    for _ in range(8):
+        queue.cancel(queue.submit(TINY).id)
+    kept = queue.jobs()
+    assert running in kept and len(kept) == 1 + 3
+    assert all(job.snapshot().status == "cancelled" for job in kept if job is not running)
+    queue.cancel(running.id)
+    running.wait(120)
+
+
+def test_spawning_a_child_never_swaps_main_for_other_threads():
+    """While a training child starts, every other thread keeps seeing the real __main__ module."""
+    import sys
+
+    real_main, seen, stop = sys.modules["__main__"], set(), threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.add(id(sys.modules["__main__"]))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # Hand the GIL over often, as a busy server's threads would take it.
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        for _ in range(3):
+            process = TrainingProcess(target=_finish_at_once)
+            process.close()
+            process.process.join(30)
+    finally:
+        sys.setswitchinterval(interval)
+    stop.set()
+    watcher.join()
+    assert seen == {id(real_main)}

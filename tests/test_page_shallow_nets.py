@@ -129,6 +129,9 @@ def test_a_tiny_run_trains_live_then_shows_results_and_is_saved():
     assert metric(at, "Epoch") == "1 / 1"
     accuracy = float(metric(at, "Test accuracy").rstrip("%")) / 100
     assert accuracy > 0.2  # Ten classes: chance is 10%.
+    assert any("probability above 0.5" in caption.value and "top class" in caption.value for caption in at.caption)
+    note = next(expander for expander in at.expander if expander.label == "How precision and recall are computed")
+    assert "Precision()" in note.markdown[0].value
     assert len(at.get("vega_lite_chart")) >= 3  # Loss, accuracy, confusion matrix.
     per_class = next(frame.value for frame in at.dataframe if "support" in frame.value.columns)
     assert per_class["support"].sum() == 10000
