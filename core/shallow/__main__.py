@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     if progress.status == "failed":
         print(f"error: {progress.error}", file=sys.stderr)
         return 1
+    if progress.run_id is None:  # Stopped before its first batch: nothing was trained or saved.
+        print(f"{progress.message}.", file=sys.stderr)
+        return 1
     run = store.get_run(progress.run_id)
     result = {
         "run_id": run.run_id,

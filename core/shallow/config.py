@@ -261,18 +261,42 @@ def resolve_engine(config: TrainingConfig, has_gpu: bool = False) -> str:
     return "numpy" if config.fits_numpy_engine and not has_gpu and not config.mixed_precision else "keras"
 
 
-def estimate_memory_bytes(config: TrainingConfig, engine: str | None = None) -> int:
-    """Peak memory of a run: data, weights with optimizer state and best copy, batch tensors."""
+PREDICT_BATCH = 256
+"""The batch `KerasEngine.predict` uses for validation and test predictions."""
+
+
+def memory_parts(config: TrainingConfig, engine: str | None = None) -> dict[str, int]:
+    """The parts of a run's peak memory, in bytes: data, weights, work (batch tensors), runtime.
+
+    `work` is the larger of training's batch tensors and prediction's: Keras predicts in
+    batches of `PREDICT_BATCH` whatever the training batch, so a small training batch with
+    many neurons peaks at the first validation; the numpy engine keeps, besides its 0/1
+    mask, two (784, batch, 20) float32 arrays per step.
+    """
     engine = engine or resolve_engine(config)
     params = count_params(config)
-    data = (config.train_size + config.validation_count + 10000) * PIXELS * 4
-    weights = params * 4 * 6  # Weights, gradients, two optimizer slots, best copy, update temp.
-    batch = config.batch_size * activations_per_sample(config) * 4
-    # Keras keeps a handful of (batch, 28, 28, N) tensors per layer for the backward pass;
-    # the numpy engine keeps the 0/1 dropout mask and its random bits.
-    batch_tensors = batch * (1.5 if engine == "numpy" else 6)
-    runtime = 600e6 if engine == "keras" else 150e6  # TensorFlow itself, or numpy + buffers.
-    return int(data + weights + batch_tensors + runtime)
+    per_sample = activations_per_sample(config) * 4
+    if engine == "numpy":
+        # The boolean mask (one byte per value) and its random bits, the per-pixel products
+        # and the backward pass's stacked gradients, and the batch with its transpose.
+        train = config.batch_size * (per_sample * 1.5 + 2 * PIXELS * 2 * NUM_CLASSES * 4 + 2 * PIXELS * 4)
+        predict = 0  # The collapsed linear map: (n, 784) @ (784, 10).
+    else:
+        # Keras keeps a handful of (batch, 28, 28, N) tensors per layer for the backward pass;
+        # a forward pass keeps a layer's output and its activation.
+        train = config.batch_size * per_sample * 6
+        predict = PREDICT_BATCH * per_sample * 2
+    return {
+        "data": (config.train_size + config.validation_count + 10000) * PIXELS * 4,
+        "weights": params * 4 * 6,  # Weights, gradients, two optimizer slots, best copy, update temp.
+        "work": int(max(train, predict)),
+        "runtime": int(600e6 if engine == "keras" else 150e6),  # TensorFlow itself, or numpy + buffers.
+    }
+
+
+def estimate_memory_bytes(config: TrainingConfig, engine: str | None = None) -> int:
+    """Peak memory of a run: data, weights with optimizer state and best copy, work tensors, runtime."""
+    return int(sum(memory_parts(config, engine).values()))
 
 
 # Calibration constants, measured on the reference machine (AMD EPYC, 2 cores, AVX512-BF16):
@@ -330,14 +354,39 @@ def estimate_seconds_per_epoch(config: TrainingConfig, engine: str | None = None
     return seconds
 
 
-def available_memory_bytes() -> int:
+def cgroup_available_bytes(root: str | os.PathLike = "/sys/fs/cgroup") -> int | None:
+    """Memory left under this container's cgroup limit (v2 or v1), or None when there is no limit."""
+    root = Path(root)
+    for limit_name, usage_name in (
+        ("memory.max", "memory.current"),
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),
+    ):
+        try:
+            limit = (root / limit_name).read_text().strip()
+            usage = int((root / usage_name).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        # v2 writes "max" for no limit; v1 writes a huge number (about 2**63).
+        if limit == "max" or int(limit) >= 2**60:
+            return None
+        return max(0, int(limit) - usage)
+    return None
+
+
+def available_memory_bytes(meminfo: str | os.PathLike = "/proc/meminfo", cgroup_root="/sys/fs/cgroup") -> int:
+    """Memory a new run can use: the kernel's MemAvailable, capped by the container's cgroup limit."""
+    available = None
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in Path(meminfo).read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+                available = int(line.split()[1]) * 1024
+                break
     except OSError:
         pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if available is None:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    in_cgroup = cgroup_available_bytes(cgroup_root)
+    return available if in_cgroup is None else min(available, in_cgroup)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from core.shallow.config import NUM_CLASSES, PIXELS, TrainingConfig
+from core.shallow.config import NUM_CLASSES, PIXELS, PREDICT_BATCH, TrainingConfig
 
 BatchCallback = Callable[[int, float, float], bool]
 """Called after each batch with (batch index, mean loss so far, mean accuracy so far);
@@ -414,7 +414,9 @@ class KerasEngine:
         return images.reshape(-1, 28, 28, 1)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict(self._images(images), batch_size=256, verbose=0), dtype=np.float64)
+        return np.asarray(
+            self.model.predict(self._images(images), batch_size=PREDICT_BATCH, verbose=0), dtype=np.float64
+        )
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         probabilities = self.predict(images)

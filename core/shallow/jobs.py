@@ -21,13 +21,12 @@ import dataclasses
 import itertools
 import math
 import multiprocessing
+import multiprocessing.spawn
 import os
-import queue as queue_module
-import sys
+import signal
 import threading
 import time
 import traceback
-import types
 from collections import deque
 from dataclasses import dataclass, field
 from functools import cache
@@ -37,6 +36,7 @@ import numpy as np
 from core.shallow.config import TrainingConfig, check_affordable, count_params, resolve_engine
 
 FINAL_STATUSES = ("finished", "stopped", "failed", "cancelled")
+FINISHED_JOBS_KEPT = 50
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class Progress:
     run_id: int | None = None
     evaluation: dict | None = None
     error: str | None = None
+    unrecorded: dict | None = None  # The run's closing columns, when the database refused them.
     created_at: float = field(default_factory=time.time)
 
     @property
@@ -147,18 +148,30 @@ def split_data(config: TrainingConfig, data_path: str | None = None):
 
 
 class TrainingJob:
-    """One training run in a worker thread; poll `snapshot()`, end it with `request_stop()`."""
+    """One training run in a worker thread; poll `snapshot()`, end it with `request_stop()`.
+
+    What the record says, at each point a Stop can arrive: while queued or preparing, the
+    job ends "cancelled" and nothing is saved; while training, the epoch in progress is cut
+    short and kept as a (partial) history row, then the best weights are evaluated and the
+    run is "stopped"; while evaluating or saving, the run ends "finished" as it would have.
+    A loss that is not a number ends training as diverged: the best finite epoch is kept,
+    or, when there is none, the run fails with the advice to lower the learning rate.
+    """
 
     _ids = itertools.count(1)
 
-    def __init__(self, config: TrainingConfig, *, owner: str | None = None, store=None, data_path=None):
+    def __init__(
+        self, config: TrainingConfig, *, owner: str | None = None, store=None, store_path=None, data_path=None
+    ):
         self.config = config
         self.owner = owner
         self.id = f"job-{next(self._ids)}-{os.getpid()}"
         self.store = store
+        self.store_path = store_path
         self.data_path = data_path
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._stop_reason = "Stop was pressed"
         self._progress = Progress(job_id=self.id, epochs=config.epochs, batches_per_epoch=config.batches_per_epoch)
         self._finished = threading.Event()
         self.queue: JobQueue | None = None
@@ -173,10 +186,14 @@ class TrainingJob:
 
     def _update(self, **changes) -> None:
         with self._lock:
+            if self._stop.is_set() and changes.get("status") in ("preparing", "running"):
+                # A Stop already asked for is not undone by a later step starting.
+                changes.update(status="stopping", message="Stopping...")
             self._progress = dataclasses.replace(self._progress, **changes)
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str = "Stop was pressed") -> None:
         """Ends training after the current batch; the best weights so far are evaluated and saved."""
+        self._stop_reason = reason
         self._stop.set()
         with self._lock:
             if self._progress.status in ("preparing", "running"):
@@ -194,10 +211,36 @@ class TrainingJob:
         self._update(status="cancelled", message="Cancelled while waiting", queue_position=None)
         self._finished.set()
 
+    def _fail(self, detail: str, run_status: str = "failed") -> None:
+        """Ends the job as failed (unless it already ended) and closes its run with the reason."""
+        progress = self.snapshot()
+        if not progress.done:
+            self._update(status="failed", message=f"Training failed: {detail}", error=detail, queue_position=None)
+        if progress.run_id is not None and self.store is not None:
+            try:
+                self.store.end_run(progress.run_id, status=run_status, error=detail)
+            except Exception:
+                self._defer(progress.run_id, status=run_status, epochs_run=len(progress.history), error=detail)
+        self._finished.set()
+
+    def _defer(self, run_id: int, **finish) -> None:
+        """Keeps a closing write the store refused, here and (from a child) in the parent."""
+        from core.shallow.runs import finish_columns
+
+        columns = finish_columns(duration_s=finish.pop("duration_s", None), **finish)
+        try:
+            self.store.defer_finish(run_id, columns)
+        except Exception:
+            pass
+        self._update(unrecorded=columns)
+
     def run_in(self, process: TrainingProcess) -> None:
         """Trains in a child process, mirroring its progress here until it ends."""
         try:
             process.train(self)
+            unrecorded = self.snapshot().unrecorded
+            if unrecorded and self.store is not None and self.snapshot().run_id is not None:
+                self.store.defer_finish(self.snapshot().run_id, unrecorded)
         finally:
             self._finished.set()
 
@@ -211,7 +254,7 @@ class TrainingJob:
             if self.store is None:
                 from core.shallow.runs import RunStore
 
-                self.store = RunStore()
+                self.store = RunStore(self.store_path)
             (x_train, y_train), (x_val, y_val), (x_test, y_test) = split_data(self.config, self.data_path)
             import keras
 
@@ -222,6 +265,9 @@ class TrainingJob:
             device = training_device()
             engine = self._make_engine(model, resolve_engine(self.config, device.startswith("GPU")))
             device = getattr(engine, "device", device)
+            if self._stop.is_set():
+                self._end_untrained()
+                return
             run_id = self.store.start_run(
                 label=self.config.label,
                 config=self.config.to_dict(),
@@ -231,55 +277,107 @@ class TrainingJob:
             )
             self._update(engine=engine.name, device=device, run_id=run_id)
             outcome = self._train(engine, x_train, y_train, x_val, y_val, started, run_id)
+            if outcome["epochs_run"] == 0 and outcome["diverged_epoch"] is None:
+                self.store.discard_run(run_id)
+                self._end_untrained()
+                return
+            if outcome["best_epoch"] is None:  # Diverged before any epoch with a finite loss.
+                detail = self._divergence_note(outcome)
+                self.store.finish_run(
+                    run_id,
+                    status="failed",
+                    duration_s=time.perf_counter() - started,
+                    epochs_run=outcome["epochs_run"],
+                    error=detail,
+                )
+                self._update(status="failed", message=detail, error=detail, queue_position=None, eta_seconds=0.0)
+                return
             self._update(status="evaluating", message="Evaluating on the 10,000 test images")
             engine.set_weights(outcome["best_weights"])
             model.set_weights(engine.get_weights())
             from core.shallow.evaluation import evaluate_predictions
 
             evaluation = evaluate_predictions(engine.predict(x_test), y_test).to_dict()
-            model_path = self.store.model_path_for(run_id)
-            model.save(model_path)
-            status = "stopped" if self._stop.is_set() else "finished"
-            duration = time.perf_counter() - started
-            self.store.finish_run(
-                run_id,
-                status=status,
-                duration_s=duration,
-                epochs_run=outcome["epochs_run"],
-                best_epoch=outcome["best_epoch"],
-                seconds_per_epoch=outcome["seconds_per_epoch"],
-                evaluation=evaluation,
-                model_path=str(model_path),
-            )
-            message = f"Test accuracy {evaluation['accuracy']:.2%} after {outcome['epochs_run']} epochs"
-            if outcome["early_stopped"]:
-                message += f" (early stop: no better validation loss for {self.config.patience} epochs)"
-            self._update(
-                status=status,
-                message=message,
-                evaluation=evaluation,
-                elapsed_seconds=duration,
-                eta_seconds=0.0,
-                queue_position=None,
-            )
+            self._update(evaluation=evaluation)  # Kept whatever happens to the saves below.
+            self._save(model, run_id, outcome, evaluation, started)
         except Exception as error:
             detail = f"{type(error).__name__}: {error}"
             if run_id is not None and self.store is not None:
+                epochs = len(self.snapshot().history)
+                duration = time.perf_counter() - started
+                full = detail + "\n" + traceback.format_exc(limit=5)
                 try:
-                    self.store.finish_run(
-                        run_id,
-                        status="failed",
-                        duration_s=time.perf_counter() - started,
-                        epochs_run=len(self.snapshot().history),
-                        error=detail + "\n" + traceback.format_exc(limit=5),
-                    )
+                    self.store.finish_run(run_id, status="failed", duration_s=duration, epochs_run=epochs, error=full)
                 except Exception:
-                    pass
+                    self._defer(run_id, status="failed", duration_s=duration, epochs_run=epochs, error=full)
             self._update(status="failed", message=f"Training failed: {detail}", error=detail, queue_position=None)
         finally:
             if engine is not None:
                 engine.close()
             self._finished.set()
+
+    def _end_untrained(self) -> None:
+        self._update(
+            status="cancelled",
+            message=f"{self._stop_reason} before training began; nothing was saved",
+            queue_position=None,
+            eta_seconds=0.0,
+        )
+
+    def _divergence_note(self, outcome: dict) -> str:
+        note = (
+            f"Training diverged in epoch {outcome['diverged_epoch']} (the loss is not a number): "
+            f"try a lower learning rate than {self.config.learning_rate:g}."
+        )
+        if outcome["best_epoch"] is not None:
+            note += f" The best weights before that, from epoch {outcome['best_epoch']}, were evaluated and kept."
+        return note
+
+    def _save(self, model, run_id: int, outcome: dict, evaluation: dict, started: float) -> None:
+        """Saves the model, then the run's record; a failure of either keeps the evaluation and says so."""
+        problems = []
+        if outcome["diverged_epoch"] is not None:
+            problems.append(self._divergence_note(outcome))
+        if outcome["stopped"]:
+            status = "stopped"
+            problems.append(f"Stopped in epoch {outcome['stopped_epoch']}: {self._stop_reason}.")
+        else:
+            status = "finished"
+        model_path = None
+        try:
+            model_path = str(self.store.save_model(model, run_id))
+        except Exception as error:
+            problems.append(f"The model file was not saved: {error}")
+        duration = time.perf_counter() - started
+        finish = {
+            "status": status,
+            "duration_s": duration,
+            "epochs_run": outcome["epochs_run"],
+            "best_epoch": outcome["best_epoch"],
+            "seconds_per_epoch": outcome["seconds_per_epoch"],
+            "evaluation": evaluation,
+            "model_path": model_path,
+            "error": "\n".join(problems) or None,
+        }
+        try:
+            self.store.finish_run(run_id, **finish)
+        except Exception as error:
+            problems.append(
+                f"The run's results could not be recorded ({error}); they are shown here and written "
+                "as soon as the database accepts writes again."
+            )
+            self._defer(run_id, **finish)
+        message = f"Test accuracy {evaluation['accuracy']:.2%} after {outcome['epochs_run']} epochs"
+        if outcome["early_stopped"]:
+            message += f" (early stop: no better validation loss for {self.config.patience} epochs)"
+        self._update(
+            status=status,
+            message=message,
+            error=" ".join(problems) or None,
+            elapsed_seconds=duration,
+            eta_seconds=0.0,
+            queue_position=None,
+        )
 
     def _make_engine(self, model, engine_name: str):
         from core.shallow.engines import KerasEngine, NumpyPerPixelEngine
@@ -293,16 +391,21 @@ class TrainingJob:
         return KerasEngine(self.config, model)
 
     def _train(self, engine, x_train, y_train, x_val, y_val, started: float, run_id: int) -> dict:
+        """The epochs; returns the best weights and what happened (stopped, diverged, early stop)."""
         config = self.config
         batches = config.batches_per_epoch
         best_loss, best_epoch, best_weights, waited = math.inf, None, engine.get_weights(), 0
         history: list[dict] = []
         epoch_seconds: list[float] = []
         early_stopped = False
+        stopped_epoch = diverged_epoch = None
         self._update(status="running", message="Training")
         for epoch in range(1, config.epochs + 1):
+            if self._stop.is_set():  # Asked between epochs: nothing of the next one is trained.
+                stopped_epoch = epoch - 1
+                break
             epoch_start = time.perf_counter()
-            window = {"time": epoch_start, "batch": 0}
+            window = {"time": epoch_start, "batch": 0, "diverged": False}
 
             def on_batch(batch, loss, accuracy, epoch=epoch, epoch_start=epoch_start, window=window) -> bool:
                 now = time.perf_counter()
@@ -310,6 +413,10 @@ class TrainingJob:
                 rate = done * config.batch_size / max(now - epoch_start, 1e-9)
                 per_epoch = (batches * config.batch_size) / rate if not epoch_seconds else np.mean(epoch_seconds[-3:])
                 remaining = (batches - done) / batches * per_epoch + (config.epochs - epoch) * per_epoch
+                window["batch"] = done
+                if not math.isfinite(loss):
+                    window["diverged"] = True
+                    return False
                 if now - window["time"] >= 0.1 or done == batches:
                     window["time"] = now
                     self._update(
@@ -324,15 +431,19 @@ class TrainingJob:
                 return not self._stop.is_set()
 
             train_loss, train_accuracy = engine.train_epoch(x_train, y_train, on_batch)
-            if self._stop.is_set():
-                # A partial epoch: keep what it learned if it beats the best full epoch.
-                val_loss, _ = engine.evaluate(x_val, y_val)
-                if val_loss < best_loss:
-                    best_weights, best_loss = engine.get_weights(), val_loss
+            if window["diverged"]:
+                diverged_epoch = epoch
                 break
             val_loss, val_accuracy = engine.evaluate(x_val, y_val)
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                diverged_epoch = epoch
+                break
+            partial = self._stop.is_set() and window["batch"] < batches
             seconds = time.perf_counter() - epoch_start
-            epoch_seconds.append(seconds)
+            if not partial:
+                epoch_seconds.append(seconds)
+            # A Stop in mid-epoch keeps the partial epoch as a history row, so that if its
+            # weights are the best, the record names the epoch they came from.
             row = {
                 "epoch": epoch,
                 "loss": train_loss,
@@ -354,6 +465,9 @@ class TrainingJob:
                 best_epoch=best_epoch,
                 elapsed_seconds=time.perf_counter() - started,
             )
+            if self._stop.is_set() and epoch < config.epochs:
+                stopped_epoch = epoch
+                break
             if waited >= config.patience:
                 early_stopped = True
                 break
@@ -363,10 +477,38 @@ class TrainingJob:
             "epochs_run": len(history),
             "seconds_per_epoch": float(np.median(epoch_seconds)) if epoch_seconds else None,
             "early_stopped": early_stopped,
+            "stopped": stopped_epoch is not None,
+            "stopped_epoch": stopped_epoch,
+            "diverged_epoch": diverged_epoch,
         }
 
 
 _spawn_lock = threading.Lock()
+_bare_main = threading.local()
+
+
+def _preparation_data_without_main(name):
+    """multiprocessing's spawn preparation data, without the parent's __main__ for our own children.
+
+    A spawned child re-runs the parent's __main__ file; under Streamlit (and AppTest) that is
+    a page script. Leaving it out of the preparation data, for spawns from this module's
+    thread only, spares the child that, without ever swapping `sys.modules["__main__"]`,
+    which Streamlit's own script threads read at any moment.
+    """
+    data = _real_preparation_data(name)
+    if getattr(_bare_main, "active", False):
+        data.pop("init_main_from_name", None)
+        data.pop("init_main_from_path", None)
+    return data
+
+
+_real_preparation_data = getattr(
+    multiprocessing.spawn.get_preparation_data, "__wrapped__", multiprocessing.spawn.get_preparation_data
+)
+_preparation_data_without_main.__wrapped__ = _real_preparation_data
+multiprocessing.spawn.get_preparation_data = _preparation_data_without_main
+
+
 MIRRORED_FIELDS = tuple(f.name for f in dataclasses.fields(Progress) if f.name not in ("job_id", "created_at"))
 
 
@@ -374,27 +516,30 @@ class TrainingProcess:
     """A warm child process that trains jobs one at a time, away from the parent's GIL.
 
     The child imports Keras and loads the data as soon as it starts, then waits for jobs;
-    it reports each job's progress snapshots through a queue and watches a stop flag.
+    it reports each job's progress snapshots through a one-way pipe and watches a stop flag.
+    The parent closes its copy of the pipe's write end, so a child that dies (even in the
+    middle of a message) is seen at once as an end of file, never as a read that blocks.
     """
 
-    def __init__(self):
+    def __init__(self, target=None):
         context = multiprocessing.get_context("spawn")  # Forking a process with TensorFlow in it is unsafe.
         self.requests = context.Queue()
-        self.events = context.Queue()
+        self.events, events_writer = context.Pipe(duplex=False)
         self.stop_flag = context.Event()
         self.process = context.Process(
-            target=_process_main, args=(self.requests, self.events, self.stop_flag), name="training", daemon=True
+            target=target or _process_main,
+            args=(self.requests, events_writer, self.stop_flag),
+            name="training",
+            daemon=True,
         )
-        # A spawned child re-runs the parent's __main__ file; under Streamlit (and AppTest)
-        # that is a page script. The child needs only core.shallow.jobs, so it is shown a bare
-        # __main__ while it starts.
+        # The child needs only core.shallow.jobs: it starts without the parent's __main__ (a page script).
         with _spawn_lock:
-            real_main = sys.modules["__main__"]
-            sys.modules["__main__"] = types.ModuleType("__main__")
+            _bare_main.active = True
             try:
                 self.process.start()
             finally:
-                sys.modules["__main__"] = real_main
+                _bare_main.active = False
+                events_writer.close()
 
     @property
     def alive(self) -> bool:
@@ -409,50 +554,110 @@ class TrainingProcess:
             if job.stop_requested:
                 self.stop_flag.set()
             try:
-                kind, fields = self.events.get(timeout=0.1)
-            except queue_module.Empty:
+                message = self.events.recv() if self.events.poll(0.1) else None
+            except Exception:  # EOF: the child is gone, perhaps in mid-message; or a garbled stream.
+                self._lost(job)
+                return
+            if message is None:
                 if not self.process.is_alive():
-                    detail = f"the training process ended unexpectedly (exit code {self.process.exitcode})"
-                    job._update(
-                        status="failed", message=f"Training failed: {detail}", error=detail, queue_position=None
-                    )
-                    if job.store is not None:
-                        job.store.mark_interrupted()
+                    self._lost(job)
                     return
                 continue
+            kind, fields = message
             job._update(**{name: fields[name] for name in MIRRORED_FIELDS})
             if kind == "done":
                 return
+
+    def _lost(self, job: TrainingJob) -> None:
+        """The child died or its stream broke: it is ended for good, the job fails, its run is marked."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(10)  # Reaped, so its PID no longer counts as an owner of running runs.
+        detail = f"the training process ended unexpectedly (exit code {self.process.exitcode})"
+        job._fail(detail, run_status="interrupted")
 
     def close(self) -> None:
         if self.alive:
             self.requests.put(None)
 
 
-def _process_main(requests, events, stop_flag) -> None:
-    """The child process: warm up, then train each requested job and stream its snapshots."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    warm_up()
-    from core.shallow.runs import RunStore
+class _EventSender:
+    """Sends a child's events to the parent from a thread of its own, in order.
 
-    while True:
+    Consecutive progress snapshots are merged (only the newest matters), and the training
+    loop never blocks on the pipe: at a server stop, when the parent no longer reads, the
+    child still saves its run and exits.
+    """
+
+    def __init__(self, connection):
+        self.connection = connection
+        self._pending: deque = deque()
+        self._ready = threading.Condition()
+        threading.Thread(target=self._send_forever, name="training-events", daemon=True).start()
+
+    def put(self, kind: str, progress: Progress) -> None:
+        with self._ready:
+            if kind == "progress" and self._pending and self._pending[-1][0] == "progress":
+                self._pending[-1] = (kind, progress)
+            else:
+                self._pending.append((kind, progress))
+            self._ready.notify()
+
+    def _send_forever(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending:
+                    self._ready.wait()
+                kind, progress = self._pending.popleft()
+            try:
+                self.connection.send((kind, dataclasses.asdict(progress)))
+            except OSError:  # The parent is gone; the run store still gets the job's outcome.
+                return
+
+
+def _process_main(requests, events, stop_flag) -> None:
+    """The child process: warm up, then train each requested job and stream its snapshots.
+
+    Ctrl-C reaches every process of the terminal's group, so the child ignores SIGINT and
+    leaves the decision to the parent. SIGTERM (what a stopping parent, or a service manager,
+    sends) stops the job in progress as Stop does: the best weights so far are evaluated and
+    saved with the history, and the child exits; an idle child exits at once.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    shutdown = threading.Event()
+    state = {"busy": False}
+
+    def on_terminate(signum, frame) -> None:
+        shutdown.set()
+        if not state["busy"]:
+            raise SystemExit(0)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, on_terminate)
+    warm_up()
+    sender = _EventSender(events)
+    while not shutdown.is_set():
         request = requests.get()
         if request is None:
             return
+        state["busy"] = True
         config_data, store_path, data_path = request
-        job = TrainingJob(TrainingConfig.from_dict(config_data), store=RunStore(store_path), data_path=data_path)
+        job = TrainingJob(TrainingConfig.from_dict(config_data), store_path=store_path, data_path=data_path)
         worker = threading.Thread(target=job.run, name=f"train-{job.id}", daemon=True)
         worker.start()
         sent = None
         while worker.is_alive():
             worker.join(0.1)
-            if stop_flag.is_set() and not job.stop_requested:
+            if shutdown.is_set() and not job.stop_requested:
+                job.request_stop(reason="the server is shutting down")
+            elif stop_flag.is_set() and not job.stop_requested:
                 job.request_stop()
             snapshot = job.snapshot()
             if snapshot is not sent:
-                events.put(("progress", dataclasses.asdict(snapshot)))
+                sender.put("progress", snapshot)
                 sent = snapshot
-        events.put(("done", dataclasses.asdict(job.snapshot())))
+        sender.put("done", job.snapshot())
+        state["busy"] = False
 
 
 class JobQueue:
@@ -464,9 +669,19 @@ class JobQueue:
         data_path: a Fashion-MNIST folder (default: the loader's search order).
         isolation: "thread" trains in a thread of this process; "process" in warm child
             processes (for servers, whose own threads would compete for the GIL).
+        finished_kept: finished jobs kept for `get` (newest first); older ones are dropped,
+            since each holds its evaluation (about 400 KB) and a server runs for days. Their
+            runs stay in the store.
     """
 
-    def __init__(self, max_running: int = 1, store=None, data_path=None, isolation: str = "thread"):
+    def __init__(
+        self,
+        max_running: int = 1,
+        store=None,
+        data_path=None,
+        isolation: str = "thread",
+        finished_kept: int = FINISHED_JOBS_KEPT,
+    ):
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
         if isolation not in ("thread", "process"):
@@ -475,6 +690,7 @@ class JobQueue:
         self.store = store
         self.data_path = data_path
         self.isolation = isolation
+        self.finished_kept = finished_kept
         self._idle_processes: list[TrainingProcess] = []
         self._processes: list[TrainingProcess] = []  # Every one started, idle or busy.
         self._lock = threading.RLock()
@@ -482,20 +698,35 @@ class JobQueue:
         self._running: set[TrainingJob] = set()
         self._jobs: dict[str, TrainingJob] = {}
 
-    def submit(self, config: TrainingConfig, owner: str | None = None) -> TrainingJob:
+    def submit(self, config: TrainingConfig, owner: str | None = None, has_gpu: bool = False) -> TrainingJob:
         """Queues a job after checking it is affordable.
+
+        Args:
+            config: the settings.
+            owner: who started it (a session id), for the page's "yours".
+            has_gpu: whether training will see a GPU, as the page's own estimate assumed, so
+                that a Start the page enabled is not refused with a CPU-time message.
 
         Raises:
             ValueError: the settings cannot fit in memory or would take too long.
+            RunStoreError: the saved-runs folder cannot be written.
         """
-        check_affordable(config)
+        check_affordable(config, has_gpu)
         with self._lock:
             job = TrainingJob(config, owner=owner, store=self.run_store(), data_path=self.data_path)
             job.queue = self
             self._jobs[job.id] = job
             self._waiting.append(job)
             self._dispatch()
+            self._drop_old_jobs()
         return job
+
+    def _drop_old_jobs(self) -> None:
+        """Forgets the oldest finished jobs beyond `finished_kept` (waiting and running ones stay)."""
+        with self._lock:
+            finished = [job_id for job_id, job in self._jobs.items() if job.snapshot().done]
+            for job_id in finished[: max(0, len(finished) - self.finished_kept)]:
+                del self._jobs[job_id]
 
     def _dispatch(self) -> None:
         with self._lock:
@@ -545,6 +776,7 @@ class JobQueue:
         return self._new_process()
 
     def _work(self, job: TrainingJob) -> None:
+        """Runs one job; whatever goes wrong (a failed spawn, a dead child), the job ends and the next starts."""
         try:
             if self.isolation == "process":
                 process = self._take_process()
@@ -552,12 +784,22 @@ class JobQueue:
                 if process.alive:
                     with self._lock:
                         self._idle_processes.append(process)
+                else:
+                    self._forget(process)
             else:
                 job.run()
+        except Exception as error:
+            job._fail(f"the training could not run: {type(error).__name__}: {error}")
         finally:
             with self._lock:
                 self._running.discard(job)
                 self._dispatch()
+                self._drop_old_jobs()
+
+    def _forget(self, process: TrainingProcess) -> None:
+        with self._lock:
+            if process in self._processes:
+                self._processes.remove(process)
 
     def position(self, job: TrainingJob) -> int | None:
         """1 for the next job to run, 2 after it...; 0 while running; None once done."""
@@ -578,6 +820,7 @@ class JobQueue:
             if job in self._waiting:
                 self._waiting.remove(job)
                 job._cancel()
+                self._drop_old_jobs()
                 return True
         if not job.snapshot().done:
             job.request_stop()

@@ -6,6 +6,11 @@ writes. A run is inserted as "running" when it starts, its history is committed 
 epoch, and it is closed as finished, stopped or failed; a run left "running" by a process
 that no longer exists (a crash, a kill) is marked "interrupted" the next time the store
 is opened, with the epochs it completed kept.
+
+A write that fails (a full disk, a read-only folder, a lock held too long) raises
+`RunStoreError`, whose message names the database and the cause. The closing write of a run
+that cannot be made is kept in memory (`defer_finish`): it is retried before every later
+write, and reads show the run as it ended meanwhile, so no row is left "running" for ever.
 """
 
 from __future__ import annotations
@@ -57,6 +62,16 @@ CREATE TABLE IF NOT EXISTS history (
     PRIMARY KEY (run_id, epoch)
 );
 """
+
+
+class RunStoreError(RuntimeError):
+    """The saved-runs database or its folder cannot be read or written; says which and why."""
+
+
+_deferred_lock = threading.Lock()
+_DEFERRED: dict[str, dict[int, dict]] = {}
+"""Closing writes that failed, per database file: {path: {run_id: columns}}, shared by every
+store of this process on that file."""
 
 STATUSES = ("running", "finished", "stopped", "failed", "interrupted")
 HISTORY_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
@@ -116,42 +131,106 @@ def _pid_alive(pid: int | None) -> bool:
 class RunStore:
     """The saved-runs database. Safe to share between threads; one connection per call."""
 
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, timeout: float = 30.0):
+        """Opens (creating if needed) the database.
+
+        Args:
+            path: the database file (default `default_db_path()`).
+            timeout: seconds a write waits for another writer's lock before it fails.
+
+        Raises:
+            RunStoreError: the folder or the file cannot be created or written.
+        """
         self.path = Path(path).expanduser() if path else default_db_path()
         self.models_dir = self.path.parent / "models"
+        self.timeout = timeout
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise self._error("open", error) from error
         self.mark_interrupted()
 
+    def _error(self, action: str, error: BaseException) -> RunStoreError:
+        return RunStoreError(
+            f"Cannot {action} the saved runs in {self.path}: {error}. "
+            "Free some disk space or make the folder writable (or set EXPLORER_DATA_DIR to another folder)."
+        )
+
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA foreign_keys=ON")
-        connection.execute("PRAGMA busy_timeout=30000")
+        connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
         return connection
 
-    def _write(self, sql: str, parameters=()) -> int:
-        """Runs one write in its own transaction; returns lastrowid."""
+    def _write(self, sql: str, parameters=(), *, flush: bool = True) -> int:
+        """Runs one write in its own transaction (after any deferred ones); returns lastrowid.
+
+        Raises:
+            RunStoreError: the write failed (locked, disk full, read-only), with SQLite's reason.
+        """
+        if flush:
+            self.flush_deferred()
         with self._lock:
-            connection = self._connect()
+            try:
+                connection = self._connect()
+            except (OSError, sqlite3.Error) as error:
+                raise self._error("write", error) from error
             try:
                 connection.execute("BEGIN IMMEDIATE")
                 cursor = connection.execute(sql, parameters)
                 connection.execute("COMMIT")
                 return cursor.lastrowid
+            except sqlite3.Error as error:
+                self._rollback(connection)
+                raise self._error("write", error) from error
             except BaseException:
-                connection.execute("ROLLBACK")
+                self._rollback(connection)
                 raise
             finally:
                 connection.close()
 
+    @staticmethod
+    def _rollback(connection: sqlite3.Connection) -> None:
+        """Rolls back only a transaction that is open: a failed BEGIN or COMMIT may have left none."""
+        if connection.in_transaction:
+            try:
+                connection.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # The original error is the one worth reporting.
+
+    # Closing writes that could not be made --------------------------------------------------
+    def defer_finish(self, run_id: int, columns: dict) -> None:
+        """Keeps a run's closing columns in memory until a write succeeds (see the module docstring)."""
+        with _deferred_lock:
+            _DEFERRED.setdefault(str(self.path), {})[run_id] = dict(columns)
+
+    def deferred(self) -> dict[int, dict]:
+        """The closing writes still waiting for the database, by run id."""
+        with _deferred_lock:
+            return {run_id: dict(columns) for run_id, columns in _DEFERRED.get(str(self.path), {}).items()}
+
+    def flush_deferred(self) -> None:
+        """Retries the deferred closing writes; those that fail again stay deferred."""
+        for run_id, columns in self.deferred().items():
+            try:
+                self._update_run(run_id, columns, flush=False)
+            except RunStoreError:
+                return
+            with _deferred_lock:
+                _DEFERRED.get(str(self.path), {}).pop(run_id, None)
+
+    def _update_run(self, run_id: int, columns: dict, *, flush: bool = True) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self._write(f"UPDATE runs SET {assignments} WHERE id = ?", (*columns.values(), run_id), flush=flush)
+
     def mark_interrupted(self) -> int:
         """Marks runs whose owning process is gone as interrupted; returns how many."""
-        with self._connect() as connection:
-            rows = connection.execute("SELECT id, owner_pid, owner_token FROM runs WHERE status = 'running'").fetchall()
+        rows = self._read("SELECT id, owner_pid, owner_token FROM runs WHERE status = 'running'")
         stale = [row["id"] for row in rows if row["owner_token"] != PROCESS_TOKEN and not _pid_alive(row["owner_pid"])]
         for run_id in stale:
             self._write(
@@ -202,34 +281,60 @@ class RunStore:
         model_path: str | None = None,
         error: str | None = None,
     ) -> None:
-        if status not in STATUSES:
-            raise ValueError(f"Unknown run status {status!r}")
-        evaluation = evaluation or {}
-        self._write(
-            "UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, epochs_run = ?, best_epoch = ?,"
-            " seconds_per_epoch = ?, test_loss = ?, test_accuracy = ?, test_precision = ?, test_recall = ?,"
-            " evaluation = ?, model_path = ?, error = ? WHERE id = ?",
-            (
-                status,
-                time.time(),
-                duration_s,
-                epochs_run,
-                best_epoch,
-                seconds_per_epoch,
-                evaluation.get("loss"),
-                evaluation.get("accuracy"),
-                evaluation.get("precision"),
-                evaluation.get("recall"),
-                json.dumps(evaluation) if evaluation else None,
-                model_path,
-                error,
-                run_id,
+        """Closes a run with its outcome.
+
+        Raises:
+            RunStoreError: the write failed; `finish_columns` + `defer_finish` keep it.
+        """
+        self._update_run(
+            run_id,
+            finish_columns(
+                status=status,
+                duration_s=duration_s,
+                epochs_run=epochs_run,
+                best_epoch=best_epoch,
+                seconds_per_epoch=seconds_per_epoch,
+                evaluation=evaluation,
+                model_path=model_path,
+                error=error,
             ),
         )
 
+    def end_run(self, run_id: int, *, status: str, error: str) -> None:
+        """Closes a run that is still "running" with a status and a reason, keeping its epochs."""
+        if status not in STATUSES:
+            raise ValueError(f"Unknown run status {status!r}")
+        self._write(
+            "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ? AND status = 'running'",
+            (status, error, time.time(), run_id),
+        )
+
+    def save_model(self, model, run_id: int) -> Path:
+        """Saves a Keras model as the run's `.keras` file, whole or not at all.
+
+        The model is written to a temporary name beside the final one and renamed over it,
+        so a full disk leaves no half-written file behind.
+
+        Raises:
+            RunStoreError: the folder cannot be created or the file cannot be written.
+        """
+        path = self.models_dir / f"run-{run_id}.keras"
+        partial = path.with_name(f".{path.stem}.partial.keras")
+        try:
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+            model.save(partial)
+            os.replace(partial, path)
+        except Exception as error:
+            partial.unlink(missing_ok=True)
+            raise RunStoreError(f"Cannot save the model to {path}: {error}") from error
+        return path
+
     # Reading ---------------------------------------------------------------------------------
-    @staticmethod
-    def _run(row: sqlite3.Row) -> Run:
+    def _run(self, row: sqlite3.Row, deferred: dict[int, dict] | None = None) -> Run:
+        """A row as a `Run`, with any deferred closing write for it shown as made."""
+        pending = (self.deferred() if deferred is None else deferred).get(row["id"])
+        if pending and row["status"] == "running":
+            row = {**dict(row), **pending}
         return Run(
             run_id=row["id"],
             created_at=row["created_at"],
@@ -253,24 +358,35 @@ class RunStore:
             error=row["error"],
         )
 
+    def _read(self, sql: str, parameters=()) -> list[sqlite3.Row]:
+        """The rows of one query.
+
+        Raises:
+            RunStoreError: the database cannot be read, with SQLite's reason.
+        """
+        try:
+            connection = self._connect()
+            try:
+                return connection.execute(sql, parameters).fetchall()
+            finally:
+                connection.close()
+        except sqlite3.Error as error:
+            raise self._error("read", error) from error
+
     def list_runs(self) -> list[Run]:
         """All runs, newest first."""
-        with self._connect() as connection:
-            rows = connection.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
-        return [self._run(row) for row in rows]
+        rows = self._read("SELECT * FROM runs ORDER BY id DESC")
+        deferred = self.deferred()
+        return [self._run(row, deferred) for row in rows]
 
     def get_run(self, run_id: int) -> Run:
-        with self._connect() as connection:
-            row = connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
+        rows = self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
             raise KeyError(f"There is no saved run {run_id}.")
-        return self._run(row)
+        return self._run(rows[0])
 
     def history(self, run_id: int) -> list[dict]:
-        with self._connect() as connection:
-            rows = connection.execute(
-                f"SELECT {', '.join(HISTORY_FIELDS)} FROM history WHERE run_id = ? ORDER BY epoch", (run_id,)
-            ).fetchall()
+        rows = self._read(f"SELECT {', '.join(HISTORY_FIELDS)} FROM history WHERE run_id = ? ORDER BY epoch", (run_id,))
         return [dict(row) for row in rows]
 
     def history_csv(self, run_id: int) -> str:
@@ -290,6 +406,44 @@ class RunStore:
         self._write("DELETE FROM runs WHERE id = ?", (run_id,))
         if run.model_path:
             Path(run.model_path).unlink(missing_ok=True)
+
+    def discard_run(self, run_id: int) -> None:
+        """Deletes a run this process started and that never trained (stopped before its first batch)."""
+        with _deferred_lock:
+            _DEFERRED.get(str(self.path), {}).pop(run_id, None)
+        self._write("DELETE FROM runs WHERE id = ? AND owner_token = ?", (run_id, PROCESS_TOKEN))
+
+
+def finish_columns(
+    *,
+    status: str,
+    duration_s: float,
+    epochs_run: int,
+    best_epoch: int | None = None,
+    seconds_per_epoch: float | None = None,
+    evaluation: dict | None = None,
+    model_path: str | None = None,
+    error: str | None = None,
+) -> dict:
+    """The columns that close a run, as `finish_run` writes them (and `defer_finish` keeps them)."""
+    if status not in STATUSES:
+        raise ValueError(f"Unknown run status {status!r}")
+    evaluation = evaluation or {}
+    return {
+        "status": status,
+        "finished_at": time.time(),
+        "duration_s": duration_s,
+        "epochs_run": epochs_run,
+        "best_epoch": best_epoch,
+        "seconds_per_epoch": seconds_per_epoch,
+        "test_loss": evaluation.get("loss"),
+        "test_accuracy": evaluation.get("accuracy"),
+        "test_precision": evaluation.get("precision"),
+        "test_recall": evaluation.get("recall"),
+        "evaluation": json.dumps(evaluation) if evaluation else None,
+        "model_path": model_path,
+        "error": error,
+    }
 
 
 def list_finished_runs(db_path: str | os.PathLike | None = None) -> list[dict]:

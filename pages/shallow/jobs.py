@@ -11,10 +11,11 @@ import uuid
 
 import streamlit as st
 
+from core.device import describe_device
 from core.shallow import charts, view
 from core.shallow.config import TrainingConfig, article_results, format_duration, matching_article_result
 from core.shallow.jobs import TrainingJob, default_queue
-from core.shallow.runs import RunStore
+from core.shallow.runs import RunStore, RunStoreError
 from pages._shared import is_presentation
 
 POLL_SECONDS = 0.5
@@ -50,8 +51,10 @@ def followed_job() -> TrainingJob | None:
 def _submit(config_data: dict) -> None:
     st.session_state.pop("sn_confirm", None)
     try:
-        job = default_queue().submit(TrainingConfig.from_dict(config_data), owner=owner())
-    except ValueError as error:
+        job = default_queue().submit(
+            TrainingConfig.from_dict(config_data), owner=owner(), has_gpu=bool(describe_device().gpus)
+        )
+    except (ValueError, RunStoreError) as error:
         st.session_state.sn_start_error = str(error)
         return
     st.session_state.sn_job = job.id
@@ -146,6 +149,8 @@ def live_panel(job: TrainingJob) -> None:
         columns[3].metric("Elapsed", format_duration(progress.elapsed_seconds))
         columns[4].metric("Train acc.", f"{progress.train_accuracy:.1%}" if progress.train_accuracy else "–")
         columns[5].metric("Val. acc.", f"{progress.val_accuracy:.1%}" if progress.val_accuracy else "–")
+        if progress.done and progress.error:
+            (st.warning if progress.evaluation else st.error)(progress.error)
         if progress.device:
             st.caption(
                 f"Training on {progress.device} with the {progress.engine} engine; best epoch so far: "

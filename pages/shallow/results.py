@@ -7,7 +7,7 @@ import streamlit as st
 from core.data import CLASS_NAMES, load_fashion_mnist
 from core.shallow import charts, view
 from core.shallow.config import TrainingConfig, article_results, matching_article_result
-from pages._shared import is_presentation
+from pages._shared import asset_text, is_presentation
 
 GALLERY_SIZE = 30
 PERCENT = st.column_config.NumberColumn(format="percent")
@@ -55,6 +55,13 @@ def show_results(evaluation: dict, config: dict, prefix: str) -> None:
     comparison = view.comparison_frame(evaluation, config)
     for column, row in zip(st.columns(4), comparison.to_dict("records"), strict=True):
         _metric(column, row)
+    st.caption(
+        "Precision and recall are computed as the article's Keras metrics do (each class probability above 0.5 "
+        "counts as a positive), so they differ from the per-class scores below, which use the top class; "
+        "see *How precision and recall are computed* below."
+    )
+    with st.expander("How precision and recall are computed"):
+        st.markdown(asset_text("shallow_precision_recall.md"))
     alexnet = article_results()[1]
     behind = (evaluation["accuracy"] - alexnet) * 100
     article = (

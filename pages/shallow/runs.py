@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.shallow import charts, view
 from core.shallow.config import TrainingConfig, article_results
+from core.shallow.runs import RunStoreError
 from pages._shared import is_presentation
 from pages.shallow.jobs import run_store
 from pages.shallow.results import PERCENT, show_results
@@ -17,7 +18,7 @@ from pages.shallow.settings import load
 def _delete(run_id: int) -> None:
     try:
         run_store().delete_run(run_id)
-    except (KeyError, ValueError) as error:
+    except (KeyError, ValueError, RunStoreError) as error:
         st.session_state.sn_delete_error = str(error)
         return
     st.session_state.sn_open_run = None
@@ -101,6 +102,13 @@ def open_run(runs) -> None:
 
 
 def saved_runs() -> None:
+    try:
+        _saved_runs()
+    except RunStoreError as error:  # An unreadable or unwritable data folder: say so, keep the app up.
+        st.error(str(error))
+
+
+def _saved_runs() -> None:
     runs = run_store().list_runs()
     if not runs:
         st.info("No saved runs yet. Every run is saved here as it trains, and stays after a server restart.")

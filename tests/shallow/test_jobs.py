@@ -98,6 +98,8 @@ def test_queue_is_fifo_with_positions_and_cancel(queue):
     assert queue.cancel(second.id)
     assert second.snapshot().status == "cancelled"
     assert third.snapshot().queue_position == 1
+    while first.snapshot().batch == 0:  # Stopped before its first batch, a job would end "cancelled".
+        time.sleep(0.02)
     first.request_stop()
     assert third.wait(120).status == "finished"
     assert [job.snapshot().status for job in queue.jobs()] == ["stopped", "cancelled", "finished"]
@@ -160,3 +162,18 @@ def test_a_dead_training_process_fails_the_job_and_marks_the_run(tmp_path):
     progress = job.wait(60)
     assert progress.status == "failed" and "ended unexpectedly" in progress.error
     assert queue.store.get_run(progress.run_id).status == "interrupted"
+
+
+def test_submit_checks_time_for_the_device_the_page_assumed(queue, monkeypatch):
+    """On a GPU server submit(has_gpu=True) accepts what the page's GPU estimate allowed; on a CPU it refuses."""
+    import core.shallow.config
+
+    monkeypatch.setattr(
+        core.shallow.config, "machine_speed_factor", lambda: 200.0
+    )  # A very slow CPU: 392 ReLU takes hours.
+    config = TrainingConfig(hidden_units=(392,), activation="relu")
+    with pytest.raises(ValueError, match="epoch would take"):
+        queue.submit(config)
+    job = queue.submit(config, has_gpu=True)
+    queue.cancel(job.id)
+    assert job.wait(120).status == "cancelled" and queue.active() == []

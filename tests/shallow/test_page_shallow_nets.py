@@ -129,6 +129,9 @@ def test_a_tiny_run_trains_live_then_shows_results_and_is_saved():
     assert metric(at, "Epoch") == "1 / 1"
     accuracy = float(metric(at, "Test accuracy").rstrip("%")) / 100
     assert accuracy > 0.2  # Ten classes: chance is 10%.
+    assert any("probability above 0.5" in caption.value and "top class" in caption.value for caption in at.caption)
+    note = next(expander for expander in at.expander if expander.label == "How precision and recall are computed")
+    assert "Precision()" in note.markdown[0].value
     assert len(at.get("vega_lite_chart")) >= 3  # Loss, accuracy, confusion matrix.
     per_class = next(frame.value for frame in at.dataframe if "support" in frame.value.columns)
     assert per_class["support"].sum() == 10000
@@ -176,3 +179,22 @@ def test_stop_keeps_what_was_learned_and_a_second_tab_does_not_duplicate():
     wait_for(first, lambda at: job_status(at) == "stopped")
     wait_for(first, lambda at: any(header.value == "Results on the 10,000 test images" for header in at.subheader))
     assert metric(first, "Test accuracy").endswith("%")
+
+
+def test_an_unwritable_data_folder_gives_a_message_on_start_and_saved_runs(tmp_path):
+    """With a data folder that cannot be created, Start and Saved runs say why instead of a traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    queue = default_queue()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EXPLORER_DATA_DIR", str(blocker / "data"))
+        patch.setattr(queue, "store", None)
+        at = open_page(images="300", epochs="1")
+        next(button for button in at.button if button.label == "Start training").click().run()
+        assert not at.exception
+        assert any("Cannot open the saved runs" in error.value and "a-file" in error.value for error in at.error)
+        at.session_state["sn_tab"] = "Saved runs"
+        at.run()
+        assert not at.exception
+        assert any("EXPLORER_DATA_DIR" in error.value for error in at.error)
+    assert queue.active() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from core.shallow.config import (
@@ -88,12 +89,12 @@ def test_unaffordable_settings_are_refused_before_any_work():
 
 
 def test_estimates_grow_with_the_model():
-    """More neurons cost more memory and time; the numpy engine is chosen for the linear net."""
+    """More neurons cost more memory and time; the numpy engine is chosen for the linear net on a CPU, JAX on a GPU."""
     small, large = estimate(TrainingConfig(hidden_units=(78,))), estimate(TrainingConfig(hidden_units=(784,)))
     assert large.memory_bytes > small.memory_bytes and large.seconds_per_epoch > small.seconds_per_epoch
     assert small.engine == "numpy"
     assert estimate(TrainingConfig(activation="relu")).engine == "keras"
-    assert estimate(TrainingConfig(hidden_units=(392,)), has_gpu=True).engine == "keras"
+    assert estimate(TrainingConfig(hidden_units=(392,)), has_gpu=True).engine == "jax"  # JAX is in the dev set.
     assert estimate(TrainingConfig(hidden_units=(392,), mixed_precision=True)).engine == "keras"
 
 
@@ -133,3 +134,53 @@ def test_durations_read_naturally():
     from core.shallow.config import format_duration
 
     assert [format_duration(s) for s in (0, 0.3, 45, 720, 12600)] == ["0 s", "under 1 s", "45 s", "12 min", "3.5 h"]
+
+
+def test_memory_covers_keras_prediction_batches():
+    """4,096 ReLU neurons at batch 16: the work estimate holds one (256, 28, 28, 4096) float32 prediction tensor."""
+    from core.shallow.config import PREDICT_BATCH, memory_parts
+
+    config = TrainingConfig(hidden_units=(4096,), activation="relu", batch_size=16)
+    one_tensor = PREDICT_BATCH * 28 * 28 * 4096 * 4  # 3.1 GiB, counted by hand.
+    assert memory_parts(config, "keras")["work"] >= one_tensor
+
+
+def test_memory_covers_the_numpy_engines_work_arrays():
+    """The numpy engine's measured peak for one training step (tracemalloc) is within its estimate."""
+    import tracemalloc
+
+    from core.shallow.config import build_model, memory_parts
+    from core.shallow.engines import NumpyPerPixelEngine
+
+    config = TrainingConfig(hidden_units=(1,), dropout=0.5, batch_size=2048, train_limit=2048)
+    engine = NumpyPerPixelEngine(config, build_model(config).get_weights(), threads=1)
+    rng = np.random.default_rng(0)
+    images = rng.random((2048, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, 2048)
+    tracemalloc.start()
+    engine.train_batch(images, labels)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    parts = memory_parts(config, "numpy")
+    assert peak <= parts["work"] + parts["weights"]
+
+
+def test_available_memory_is_capped_by_the_cgroup_limit(tmp_path):
+    """A container's cgroup v2 limit (limit minus usage) caps MemAvailable; 'max' means no cap."""
+    from core.shallow.config import available_memory_bytes, cgroup_available_bytes
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 67108864 kB\nMemAvailable: 33554432 kB\n")  # 32 GiB available.
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "memory.max").write_text("4294967296\n")  # 4 GiB.
+    (cgroup / "memory.current").write_text("1073741824\n")  # 1 GiB used.
+    assert cgroup_available_bytes(cgroup) == 3 * 2**30
+    assert available_memory_bytes(meminfo, cgroup) == 3 * 2**30
+    (cgroup / "memory.max").write_text("max\n")
+    assert available_memory_bytes(meminfo, cgroup) == 32 * 2**30
+    v1 = tmp_path / "v1"
+    (v1 / "memory").mkdir(parents=True)
+    (v1 / "memory" / "memory.limit_in_bytes").write_text(str(2 * 2**30))
+    (v1 / "memory" / "memory.usage_in_bytes").write_text(str(2**29))
+    assert available_memory_bytes(meminfo, v1) == 2 * 2**30 - 2**29

@@ -127,3 +127,22 @@ def test_kill_mid_run_leaves_an_interrupted_run_with_its_epochs(tmp_path):
     run = store.list_runs()[0]
     assert run.status == "interrupted"
     assert len(store.history(run.run_id)) >= 2
+
+
+def test_ctrl_c_before_the_first_batch_says_nothing_was_saved(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the data loads ends with a one-line reason and exit status 1, not a traceback."""
+    import core.shallow.jobs
+    from core.shallow import __main__ as train
+
+    real_split = core.shallow.jobs.split_data
+
+    def interrupted_split(config, data_path=None):
+        time.sleep(0.5)  # The CLI has installed its Ctrl-C handler by now.
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+        return real_split(config, data_path)
+
+    monkeypatch.setattr(core.shallow.jobs, "split_data", interrupted_split)
+    code = train.main(["--neurons", "7", "--epochs", "1", "--train-limit", "300", "--db", str(tmp_path / "r.sqlite")])
+    assert code == 1 and "nothing was saved" in capsys.readouterr().err
+    assert RunStore(tmp_path / "r.sqlite").list_runs() == []
