@@ -7,8 +7,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 PORT   ?= 8501
-# GPU=1 installs TensorFlow's CUDA build instead of tensorflow-cpu.
+# GPU=1 (an NVIDIA server): also installs JAX's CUDA build and runs Keras on JAX, where the
+# compiled JAX engine trains every network. TensorFlow stays the CPU default.
 GPU    ?= 0
+ifeq ($(GPU),1)
+BACKEND_ENV := KERAS_BACKEND=jax
+else
+BACKEND_ENV :=
+endif
 
 .PHONY: setup run test lint format bench data models browser clean help
 
@@ -16,7 +22,7 @@ help:
 	@echo "make run    set up everything and start the app on http://127.0.0.1:$(PORT)"
 	@echo "make test   set up everything and run ruff and the whole test suite"
 	@echo "make bench  run the benchmarks and rewrite BENCHMARKS.md"
-	@echo "options:    PORT=8502  GPU=1 (NVIDIA server: TensorFlow's CUDA build)"
+	@echo "options:    PORT=8502  GPU=1 (NVIDIA server: JAX's CUDA build, Keras on JAX)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +32,7 @@ $(PY):
 $(VENV)/.installed-gpu$(GPU): $(PY) requirements.txt requirements-gpu.txt requirements-dev.txt
 	@echo "Installing pinned requirements into $(VENV) (GPU=$(GPU))..."
 ifeq ($(GPU),1)
-	grep -v '^tensorflow-cpu' requirements.txt > $(VENV)/requirements-gpu-base.txt
-	$(PY) -m pip uninstall -y -q tensorflow-cpu || true
-	$(PY) -m pip install -q -r $(VENV)/requirements-gpu-base.txt -r requirements-gpu.txt -r requirements-dev.txt
+	$(PY) -m pip install -q -r requirements.txt -r requirements-gpu.txt -r requirements-dev.txt
 else
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
 endif
@@ -48,7 +52,7 @@ browser:
 	@scripts/ensure-browser.sh
 
 run: setup
-	$(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(BACKEND_ENV) $(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
 lint: $(VENV)/.installed-gpu$(GPU)
 	$(BIN)/ruff check .
