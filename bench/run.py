@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -41,6 +42,12 @@ def machine() -> dict:
 
 def available() -> list[str]:
     return sorted(path.stem.removeprefix("bench_") for path in BENCH_DIR.glob("bench_*.py"))
+
+
+def runs_by_default(name: str) -> bool:
+    """Whether `python -m bench` with no names runs it (the GPU check runs only on request)."""
+    text = (BENCH_DIR / f"bench_{name}.py").read_text()
+    return "\nDEFAULT = False" not in text
 
 
 def format_value(value) -> str:
@@ -81,9 +88,12 @@ def render_report() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(available())}")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all but gpu): {', '.join(available())}")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a quick version (benchmarks that offer one); prints, saves nothing"
+    )
     args = parser.parse_args(argv)
-    names = args.names or available()
+    names = args.names or [name for name in available() if runs_by_default(name)]
     unknown = sorted(set(names) - set(available()))
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(available())}")
@@ -91,9 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module = importlib.import_module(f"bench.bench_{name}")
         print(f"== {module.TITLE}", flush=True)
-        rows = module.run()
+        if args.tiny and "tiny" not in inspect.signature(module.run).parameters:
+            parser.error(f"benchmark {name} has no --tiny version")
+        rows = module.run(tiny=True) if args.tiny else module.run()
         for row in rows:
-            print(f"  {row['metric']:<50} {format_value(row['value']):>12} {row.get('unit', '')}")
+            print(
+                f"  {row['metric']:<50} {format_value(row['value']):>12} {row.get('unit', '')}  {row.get('note', '')}"
+            )
+        if args.tiny:
+            continue
         result = {
             "title": module.TITLE,
             "description": getattr(module, "DESCRIPTION", "").strip(),
@@ -102,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": rows,
         }
         (RESULTS_DIR / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    REPORT.write_text(render_report())
-    print(f"Wrote {REPORT}")
+    if not args.tiny:
+        REPORT.write_text(render_report())
+        print(f"Wrote {REPORT}")
     return 0
