@@ -8,7 +8,8 @@ Adam, batch 128, 54,000 images) for 3 epochs through the app's own job code, eac
 its validation pass; the per-epoch time is the median of the three (the first one includes
 compilation). Then the article's full configuration (up to 377 epochs, early stopping with
 patience 50) trains with the JAX engine, and its epoch-by-epoch history and test metrics are
-written to `$OUT` (or `bench/results/gpu/`): `gpu-history.csv`, `gpu-run.json`. `--tiny` runs
+written to `$OUT` (or `bench/results/gpu/`): `gpu-history.csv`, `gpu-run.json`, and
+`gpu-replay.json`, which the lab replays once copied into `assets/replays/` (full runs only). `--tiny` runs
 a 16-neuron model on 512 images with a few epochs, so the tests can run the whole script.
 
 On a lent GPU machine (it has JAX but no TensorFlow or Keras): run `../shared/tools/device-kit`
@@ -68,6 +69,7 @@ def verdict(met: bool) -> str:
 def run(tiny: bool = False) -> list[dict]:
     from core.shallow.config import TrainingConfig
     from core.shallow.jax_engine import jax_device_name
+    from core.shallow.replay import replay_record
     from core.shallow.runs import RunStore
 
     folder = output_dir()
@@ -133,6 +135,9 @@ def run(tiny: bool = False) -> list[dict]:
         "timing_seconds_per_epoch": seconds,
     }
     (folder / "gpu-run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if record.status == "finished":
+        replay = replay_record(full, record, history, "python -m bench gpu", summary["date"])
+        (folder / "gpu-replay.json").write_text(json.dumps(replay, indent=1) + "\n")
     rows += [
         {
             "metric": f"full run ({full.epochs} epochs at most, patience {full.patience}), JAX engine: wall time",

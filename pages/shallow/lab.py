@@ -6,6 +6,7 @@ from core.device import describe_device
 from core.shallow.config import check_affordable, format_duration
 from pages._shared import asset_text
 from pages.shallow import jobs, settings
+from pages.shallow.replay import replay_panel
 from pages.shallow.results import show_results
 from pages.shallow.runs import saved_runs
 
@@ -68,6 +69,7 @@ with train_tab:
             if progress.evaluation:
                 st.subheader("Results on the 10,000 test images")
                 show_results(progress.evaluation, job.config.to_dict(), prefix="sn_job")
+        replay_panel()
 
 with runs_tab:
     if runs_tab.open:
