@@ -60,7 +60,7 @@ OPTIMIZERS = {
 
 ENGINES = {
     "auto": "the fastest engine that trains this exact model",
-    "numpy": "hand-written per-pixel linear engine (one layer, no activation, CPU)",
+    "numpy": "hand-written numpy engine for every network here (CPU, float32)",
     "keras": "Keras model.fit (any model; the GPU when Keras sees one)",
 }
 
@@ -133,11 +133,6 @@ class TrainingConfig:
             )
         if self.engine == "numpy" and self.mixed_precision:
             raise ValueError("The numpy engine computes in float32; choose engine 'keras' for mixed precision.")
-        if self.engine == "numpy" and not self.fits_numpy_engine:
-            raise ValueError(
-                "The numpy engine trains only the article's per-pixel network with one hidden layer "
-                "and no activation; choose engine 'auto' or 'keras' for this model."
-            )
 
     # Derived sizes -------------------------------------------------------------------------
     @property
@@ -159,7 +154,8 @@ class TrainingConfig:
 
     @property
     def fits_numpy_engine(self) -> bool:
-        """The numpy engine's algebra holds for one linear per-pixel layer (the article's best)."""
+        """The two-product per-pixel engine's algebra holds (one linear per-pixel layer, the
+        article's best); every other network trains on the general numpy engine."""
         return self.architecture == "article" and len(self.hidden_units) == 1 and self.activation == "none"
 
     @property
@@ -241,11 +237,11 @@ def flops_per_sample(config: TrainingConfig) -> float:
 
 
 def resolve_engine(config: TrainingConfig, has_gpu: bool = False) -> str:
-    """The engine that will train this config: numpy for the linear per-pixel net on a CPU."""
+    """The engine that will train this config: numpy for every network on a CPU."""
     if config.engine != "auto":
         return config.engine
     # Mixed precision is a Keras feature (bf16/fp16 layers); the numpy engine is float32.
-    return "numpy" if config.fits_numpy_engine and not has_gpu and not config.mixed_precision else "keras"
+    return "numpy" if not has_gpu and not config.mixed_precision else "keras"
 
 
 def estimate_memory_bytes(config: TrainingConfig, engine: str | None = None) -> int:
