@@ -237,11 +237,16 @@ def flops_per_sample(config: TrainingConfig) -> float:
 
 
 def resolve_engine(config: TrainingConfig, has_gpu: bool = False) -> str:
-    """The engine that will train this config: numpy for every network on a CPU."""
+    """The engine that will train this config: numpy for every per-pixel network on a CPU.
+
+    The MLP stays on Keras: its products are large and few, and `fit` ran them faster than
+    the numpy engine in the benchmark (BENCHMARKS.md).
+    """
     if config.engine != "auto":
         return config.engine
     # Mixed precision is a Keras feature (bf16/fp16 layers); the numpy engine is float32.
-    return "numpy" if not has_gpu and not config.mixed_precision else "keras"
+    per_pixel = config.architecture == "article"
+    return "numpy" if per_pixel and not has_gpu and not config.mixed_precision else "keras"
 
 
 def estimate_memory_bytes(config: TrainingConfig, engine: str | None = None) -> int:
