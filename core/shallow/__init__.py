@@ -1,7 +1,11 @@
 """The shallow-net lab: train the article's shallow networks on Fashion-MNIST and explain them.
 
     config.py      `TrainingConfig` (validated settings), parameter counts, estimates, `build_model`
-    engines.py     the engines that train a Keras model: Keras `fit`, and the fast numpy engine
+    engines.py     the engines that train a Keras model: Keras `fit`, and the two-product numpy
+                   engine for the article's linear network
+    dense_engine.py  the numpy engine for every other per-pixel network (and the MLP)
+    jax_engine.py  the compiled JAX engine for every network (the GPU path)
+    replay.py      replays of real full-length runs
     jobs.py        training jobs in warm child processes, their progress, and the queue
     runs.py        saved runs in SQLite, each with its `.keras` model
     evaluation.py  the test-set metrics (the article's Precision/Recall), confusion matrix

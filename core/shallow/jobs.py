@@ -131,6 +131,28 @@ def _dataset(path: str | None):
     )
 
 
+def make_engine(config: TrainingConfig, model, engine_name: str):
+    """The engine that trains `model` (the source of truth for its weights) for `config`.
+
+    "numpy" is the two-product per-pixel engine for the article's linear one-layer network
+    and the general numpy engine for every other network; "jax" the compiled JAX engine;
+    "keras" is Keras' own `fit`.
+    """
+    from core.shallow.dense_engine import NumpyDenseEngine
+    from core.shallow.engines import KerasEngine, NumpyPerPixelEngine
+
+    threads = min(os.cpu_count() or 1, 4)
+    if engine_name == "numpy" and config.fits_numpy_engine:
+        return NumpyPerPixelEngine(config, model.get_weights(), threads=threads)
+    if engine_name == "numpy":
+        return NumpyDenseEngine(config, model.get_weights(), threads=threads)
+    if engine_name == "jax":
+        from core.shallow.jax_engine import JaxEngine
+
+        return JaxEngine(config, model.get_weights())
+    return KerasEngine(config, model)
+
+
 def split_data(config: TrainingConfig, data_path: str | None = None):
     """Training, validation and test arrays for a config.
 
@@ -380,15 +402,7 @@ class TrainingJob:
         )
 
     def _make_engine(self, model, engine_name: str):
-        from core.shallow.engines import KerasEngine, NumpyPerPixelEngine
-
-        if engine_name == "numpy":
-            return NumpyPerPixelEngine(self.config, model.get_weights(), threads=min(os.cpu_count() or 1, 4))
-        if engine_name == "jax":
-            from core.shallow.jax_engine import JaxEngine
-
-            return JaxEngine(self.config, model.get_weights())
-        return KerasEngine(self.config, model)
+        return make_engine(self.config, model, engine_name)
 
     def _train(self, engine, x_train, y_train, x_val, y_val, started: float, run_id: int) -> dict:
         """The epochs; returns the best weights and what happened (stopped, diverged, early stop)."""

@@ -56,6 +56,37 @@ def test_saved_model_is_the_trained_keras_model(queue):
     assert np.mean(predicted == y_test) == pytest.approx(run.test_accuracy, abs=1e-3)
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"hidden_units": (6, 5), "activation": "prelu"},
+        {
+            "architecture": "mlp",
+            "hidden_units": (32, 16, 8),
+            "activation": "elu",
+            "optimizer": "rmsprop",
+            "engine": "numpy",
+        },
+    ],
+)
+def test_every_network_trains_on_numpy_and_saves_its_keras_model(queue, changes):
+    """Other per-pixel networks than the article's linear one train on the numpy engine by default (the MLP when chosen); the
+    saved .keras model carries the trained weights (it reproduces the recorded accuracy)."""
+    import keras
+    import numpy as np
+
+    from core.data import load_fashion_mnist
+
+    progress = queue.submit(TINY.replace(epochs=2, **changes)).wait(120)
+    assert progress.status == "finished", progress.error
+    assert progress.engine == "numpy" and progress.evaluation["accuracy"] > 0.4
+    run = queue.store.get_run(progress.run_id)
+    model = keras.models.load_model(run.model_path)
+    _, (x_test, y_test) = load_fashion_mnist()
+    predicted = model.predict(x_test[..., None] / 255.0, verbose=0, batch_size=500).argmax(1)
+    assert np.mean(predicted == y_test) == pytest.approx(run.test_accuracy, abs=1e-3)
+
+
 def test_stop_keeps_what_was_learned(queue):
     """Stopping mid-run ends it as 'stopped' with an evaluation of the best weights so far."""
     job = queue.submit(TINY.replace(epochs=200, train_limit=2000))
@@ -70,7 +101,7 @@ def test_stop_keeps_what_was_learned(queue):
 
 
 def test_early_stopping_and_keras_engine(queue):
-    """With patience 1 a ReLU net (Keras engine) stops when validation loss stops falling."""
+    """With patience 1 a ReLU net (Keras engine, chosen) stops when validation loss stops falling."""
     config = TrainingConfig(
         hidden_units=(4,),
         activation="relu",
@@ -81,6 +112,7 @@ def test_early_stopping_and_keras_engine(queue):
         batch_size=100,
         epochs=30,
         patience=1,
+        engine="keras",
     )
     progress = queue.submit(config).wait(120)
     assert progress.status == "finished" and progress.engine == "keras"
@@ -109,7 +141,7 @@ def test_queue_is_fifo_with_positions_and_cancel(queue):
 def test_unaffordable_jobs_are_refused_before_queueing(queue):
     """submit() raises ValueError and queues nothing when the model cannot fit in memory."""
     with pytest.raises(ValueError, match="GiB"):
-        queue.submit(TrainingConfig(hidden_units=(4096, 4096, 4096)))
+        queue.submit(TrainingConfig(hidden_units=(4096, 4096, 4096), batch_size=4096))
     assert queue.jobs() == []
 
 
@@ -171,7 +203,7 @@ def test_submit_checks_time_for_the_device_the_page_assumed(queue, monkeypatch):
     monkeypatch.setattr(
         core.shallow.config, "machine_speed_factor", lambda: 200.0
     )  # A very slow CPU: 392 ReLU takes hours.
-    config = TrainingConfig(hidden_units=(392,), activation="relu")
+    config = TrainingConfig(hidden_units=(392,), activation="relu", engine="keras")
     with pytest.raises(ValueError, match="epoch would take"):
         queue.submit(config)
     job = queue.submit(config, has_gpu=True)

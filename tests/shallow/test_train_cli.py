@@ -75,7 +75,7 @@ def test_training_prints_the_promised_json(tmp_path):
         (["--dropout", "1.5"], "Dropout"),
         (["--activation", "tanh"], "invalid choice"),
         (["--epochs", "ten"], "invalid int"),
-        (["--neurons", "4096", "--neurons", "4096", "--neurons", "4096"], "GiB"),
+        (["--neurons", "4096", "--neurons", "4096", "--neurons", "4096", "--engine", "keras"], "GiB"),
         (["--history", "42"], "no saved run 42"),
     ],
 )
