@@ -9,6 +9,7 @@ One package per lab, plus the few modules every lab shares:
 
     core/data.py         Fashion-MNIST from the IDX files (shared)
     core/images.py       the one safe image loader for every upload (shared)
+    core/cache.py        a thread-safe LRU cache bounded by bytes, for what pages share (shared)
     core/device.py       which Keras backend and device the server has (shared)
     core/labs.py         the table of labs that the home page and the navigation read
     core/devserver.py    starts the app on a free port for the browser tests and benchmarks

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -51,6 +52,10 @@ standard ImageNet evaluation crop, which EfficientNet's own evaluation also uses
 DECODE_SHORT_SIDE = 2 * IMAGE_SIZE
 """JPEGs are decoded at the smallest DCT scale keeping the short side at least this long:
 twice the network's input, so the final resize still averages over several pixels."""
+
+DISPLAY_PIXELS = 2**19
+"""What a page keeps of a photo for showing it: about half a megapixel (965x543 at 16:9), so
+the crop shown next to the heatmap (448x448) still comes from at least as many pixels."""
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 LABELS = ("cat", "dog", "neither")
@@ -174,12 +179,35 @@ class Prediction:
 @dataclass(frozen=True)
 class Analysis:
     """Everything a page shows about one photo: the decoded image, the network's input,
-    the prediction and the Grad-CAM heatmap (7x7, in [0, 1]) of the explained class."""
+    the prediction and the Grad-CAM heatmap (7x7, in [0, 1]) of the explained class.
+
+    `prepared.box` is in `image`'s pixels; `prepared.decoded_size` is the size the file was
+    decoded at, which is larger than `image` after `reduced`.
+    """
 
     image: np.ndarray
     prepared: Prepared
     prediction: Prediction
     heatmap: np.ndarray
+
+    def reduced(self, max_pixels: int = DISPLAY_PIXELS) -> Analysis:
+        """The same analysis with the image scaled down to at most max_pixels (never up).
+
+        What a page keeps for showing: the crop box is scaled with the image, the network's
+        input, the prediction and the heatmap are unchanged. A 64-megapixel PNG holds 192 MB
+        decoded; reduced to DISPLAY_PIXELS it holds 1.5 MB.
+        """
+        height, width = self.image.shape[:2]
+        if width * height <= max_pixels:
+            return self
+        factor = math.sqrt(max_pixels / (width * height))
+        size = (max(1, math.floor(width * factor)), max(1, math.floor(height * factor)))
+        small = Image.fromarray(self.image).resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+        scale_x, scale_y = size[0] / width, size[1] / height
+        left, top, right, bottom = self.prepared.box
+        box = (left * scale_x, top * scale_y, right * scale_x, bottom * scale_y)
+        prepared = Prepared(self.prepared.pixels, box, self.prepared.decoded_size)
+        return Analysis(np.asarray(small), prepared, self.prediction, self.heatmap)
 
 
 class Classifier:

@@ -16,6 +16,9 @@ and kw - 1 columns. A stride s keeps every s-th of those outputs, starting at th
 The work is done in float32 on bands of rows small enough to stay in the CPU cache,
 separable kernels (Sobel, blurs) as two 1-D passes, and bands spread over threads, which
 makes a 12-megapixel photo several times faster than one `scipy.ndimage.correlate` call.
+The full-size download (`render_png`) goes further: it filters blocks of output rows
+(`correlate_bands`) and writes the PNG block by block (`encode_png_bands`), so a
+64-megapixel photo never has a whole float32 response in memory.
 
 Command line::
 
@@ -30,7 +33,10 @@ import argparse
 import io
 import math
 import os
+import struct
 import sys
+import zlib
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -511,20 +517,25 @@ class _Correlator:
             if separable >= _cost(weights) * self.out_cols:
                 self.factors = None
 
-    def run(self, workers: int) -> np.ndarray:
-        out = np.empty((self.out_rows, self.out_cols, self.channels), np.float32)
+    def rows(self, first: int, last: int, workers: int) -> np.ndarray:
+        """Output rows first..last-1 as a (last - first, out_cols, channels) float32 array.
+
+        Each band reads its input rows (and the border padding) from the whole image, so a
+        block computed on its own equals the same rows of the whole output exactly.
+        """
+        out = np.empty((last - first, self.out_cols, self.channels), np.float32)
         row_bytes = self.padded_cols * self.channels * 4 * self.stride
         band = max(1, self.BAND_BYTES // row_bytes)
-        starts = list(range(0, self.out_rows, band))
+        starts = list(range(first, last, band))
         if workers <= 1 or len(starts) < 2:
-            self._work(out, starts, band)
+            self._work(out, starts, band, first, last)
             return out
         chunks = [starts[index::workers] for index in range(workers)]
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda chunk: self._work(out, chunk, band), chunks))
+            list(pool.map(lambda chunk: self._work(out, chunk, band, first, last), chunks))
         return out
 
-    def _work(self, out: np.ndarray, starts: list[int], band: int) -> None:
+    def _work(self, out: np.ndarray, starts: list[int], band: int, first_row: int, last_row: int) -> None:
         kernel_rows = self.weights.shape[0]
         source_rows = (band - 1) * self.stride + kernel_rows
         source = np.empty((source_rows, self.padded_cols, self.channels), np.float32)
@@ -533,12 +544,12 @@ class _Correlator:
             middle = np.empty((band, self.padded_cols, self.channels), np.float32)
             middle_scratch = np.empty_like(middle)
         for start in starts:
-            stop = min(start + band, self.out_rows)
+            stop = min(start + band, last_row)
             rows = stop - start
             first = start * self.stride
             used = (rows - 1) * self.stride + kernel_rows
             self._fill(source[:used], first)
-            target = out[start:stop]
+            target = out[start - first_row : stop - first_row]
             if self.factors is None:
                 _accumulate(source[:used], self.weights, target, scratch[:rows], self.stride, self.stride)
             else:
@@ -607,6 +618,13 @@ def correlate(image, kernel, mode: str = "same", stride: int = 1, *, workers: in
     Raises:
         ValueError: a bad kernel, mode, stride or image, or "valid" with an image smaller than the kernel.
     """
+    correlator, flat, workers = _plan(image, kernel, mode, stride, workers)
+    result = correlator.rows(0, correlator.out_rows, workers)
+    return result[:, :, 0] if flat else result
+
+
+def _plan(image, kernel, mode: str, stride: int, workers: int | None) -> tuple[_Correlator, bool, int]:
+    """Checks correlate's arguments; returns the correlator, whether the image is 2-D, and the threads."""
     weights = check_kernel(kernel)
     FilterSettings(mode=mode, stride=stride)
     array = np.asarray(image)
@@ -622,11 +640,41 @@ def correlate(image, kernel, mode: str = "same", stride: int = 1, *, workers: in
             f"{weights.shape[0]}x{weights.shape[1]} kernel, so 'valid' leaves no output pixels; "
             "use 'same' or 'reflect'."
         )
-    correlator = _Correlator(planes, weights, mode, stride)
     if workers is None:
         workers = _default_workers(rows * cols * planes.shape[2])
-    result = correlator.run(workers)
-    return result[:, :, 0] if array.ndim == 2 else result
+    return _Correlator(planes, weights, mode, stride), array.ndim == 2, workers
+
+
+def correlate_bands(
+    image, kernel, mode: str = "same", stride: int = 1, *, band_rows: int = 256, workers: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """`correlate`, a block of output rows at a time, so a large photo's response is never whole.
+
+    Output row i reads input rows i * stride - kh // 2 .. i * stride + kh // 2 ("valid": from
+    i * stride), so each block reads its rows plus the kernel's radius above and below
+    from the whole image, with the same border padding; the blocks put together equal
+    `correlate(image, kernel, mode, stride)` exactly, in every mode and stride.
+
+    Args:
+        image, kernel, mode, stride, workers: as for `correlate`.
+        band_rows: output rows per block.
+
+    Returns:
+        An iterator of (first output row, float32 block); the arguments are checked at once.
+
+    Raises:
+        ValueError: as `correlate` does, or band_rows below 1.
+    """
+    if isinstance(band_rows, bool) or not isinstance(band_rows, (int, np.integer)) or band_rows < 1:
+        raise ValueError(f"band_rows must be a whole number of at least 1, not {band_rows!r}.")
+    correlator, flat, workers = _plan(image, kernel, mode, stride, workers)
+
+    def blocks():
+        for first in range(0, correlator.out_rows, band_rows):
+            block = correlator.rows(first, min(first + band_rows, correlator.out_rows), workers)
+            yield first, block[:, :, 0] if flat else block
+
+    return blocks()
 
 
 def flip(kernel) -> np.ndarray:
@@ -646,12 +694,17 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).convert("L"))
 
 
-def apply_kernel(image: np.ndarray, kernel, settings: FilterSettings = FilterSettings()) -> np.ndarray:
-    """Filters a uint8 photo as the settings say: gray (H, W) or per channel (H, W, 3), float32."""
+def _channels(image: np.ndarray, settings: FilterSettings) -> np.ndarray:
+    """The uint8 planes the settings filter: gray (H, W) or (H, W, 3)."""
     source = to_gray(image) if settings.color == "gray" else image
     if settings.color == "rgb" and source.ndim == 2:
         source = np.repeat(source[:, :, None], 3, axis=2)
-    return correlate(source, kernel, settings.mode, settings.stride)
+    return source
+
+
+def apply_kernel(image: np.ndarray, kernel, settings: FilterSettings = FilterSettings()) -> np.ndarray:
+    """Filters a uint8 photo as the settings say: gray (H, W) or per channel (H, W, 3), float32."""
+    return correlate(_channels(image, settings), kernel, settings.mode, settings.stride)
 
 
 def gradient_magnitude(x_response: np.ndarray, y_response: np.ndarray) -> np.ndarray:
@@ -663,6 +716,40 @@ def filter_image(image: np.ndarray, kernel, settings: FilterSettings = FilterSet
     """The kernel's response, or with `partner` (its x/y twin) the gradient magnitude of the pair."""
     response = apply_kernel(image, kernel, settings)
     return response if partner is None else gradient_magnitude(response, apply_kernel(image, partner, settings))
+
+
+RENDER_BAND_BYTES = 8 * 2**20
+"""A full-size download works on blocks of output rows holding about this much float32 each."""
+
+
+def filter_bands(
+    image: np.ndarray,
+    kernel,
+    settings: FilterSettings = FilterSettings(),
+    partner=None,
+    *,
+    band_rows: int | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """`filter_image`, a block of output rows at a time (see `correlate_bands`).
+
+    Args:
+        band_rows: output rows per block; by default as many as fill RENDER_BAND_BYTES.
+
+    Returns:
+        An iterator of (first output row, float32 block); the arguments are checked at once.
+    """
+    source = _channels(image, settings)
+    weights = check_kernel(kernel)
+    if band_rows is None:
+        _rows, cols = output_shape(source.shape[0], source.shape[1], weights.shape, settings.mode, settings.stride)
+        row_bytes = max(cols, 1) * (3 if source.ndim == 3 else 1) * 4
+        band_rows = max(1, RENDER_BAND_BYTES // row_bytes)
+    arguments = (settings.mode, settings.stride)
+    responses = correlate_bands(source, weights, *arguments, band_rows=band_rows)
+    if partner is None:
+        return responses
+    partners = correlate_bands(source, partner, *arguments, band_rows=band_rows)
+    return ((first, gradient_magnitude(x, y)) for (first, x), (_, y) in zip(responses, partners, strict=True))
 
 
 @dataclass(frozen=True)
@@ -785,10 +872,42 @@ def response_limit(response: np.ndarray) -> float:
     other edge faint; large responses are subsampled, which changes the value very little.
     """
     flat = np.abs(response.reshape(-1))
-    if flat.size > 1_000_000:
-        flat = flat[:: flat.size // 1_000_000]
-    limit = float(np.percentile(flat, 99))
-    return limit if limit > 0 else max(float(flat.max()), 1e-6)
+    return _limit_of(flat[:: _sample_step(flat.size)])
+
+
+LIMIT_SAMPLES = 1_000_000
+"""response_limit looks at every value of a response up to this size, else every n-th one."""
+
+
+def _sample_step(size: int) -> int:
+    return size // LIMIT_SAMPLES if size > LIMIT_SAMPLES else 1
+
+
+def _limit_of(samples: np.ndarray) -> float:
+    """The 99th percentile of the sampled |response|, or their maximum if that is zero."""
+    limit = float(np.percentile(samples, 99))
+    return limit if limit > 0 else max(float(samples.max()), 1e-6)
+
+
+def banded_limit(blocks: Iterable[tuple[int, np.ndarray]], size: int) -> float:
+    """`response_limit` of a response given as blocks of rows, without putting it together.
+
+    Takes exactly the values response_limit would take from the whole response (every
+    n-th of its flattened values), so the two agree to the last bit.
+
+    Args:
+        blocks: (first row, block) in order, as `correlate_bands` or `filter_bands` gives them.
+        size: the number of values in the whole response.
+    """
+    step = _sample_step(size)
+    samples, position = [], 0
+    for _first, block in blocks:
+        flat = block.reshape(-1)
+        samples.append(np.abs(flat[(-position) % step :: step]))
+        position += flat.size
+    if position != size:
+        raise ValueError(f"The blocks hold {position} values, not the {size} the response has.")
+    return _limit_of(np.concatenate(samples))
 
 
 POSITIVE_COLOR = np.array([255, 163, 26], np.float32)  # Orange.
@@ -834,9 +953,126 @@ def summarize(response: np.ndarray, scaling: str, limit: float) -> str:
     return f"{response.shape[1]}x{response.shape[0]}, from {response.min():.4g} to {response.max():.4g}; {shown}"
 
 
-def render_png(image: np.ndarray, kernel, settings: FilterSettings, partner=None, scaling: str = "signed") -> bytes:
-    """The filtered photo as PNG bytes, shown with `scaling` (what the page's download holds)."""
-    return encode_png(to_display(filter_image(image, kernel, settings, partner), scaling)[0])
+def render_png(
+    image: np.ndarray, kernel, settings: FilterSettings, partner=None, scaling: str = "signed", *, band_rows=None
+) -> bytes:
+    """The filtered photo as PNG bytes, shown with `scaling` (what the page's download holds).
+
+    Works on blocks of output rows (`filter_bands`), so a 64-megapixel photo never has a
+    whole float32 response: "signed" and "absolute" filter twice, first for the display
+    limit (`banded_limit`, the same number `to_display` would pick), then to write the PNG
+    block by block (`encode_png_bands`); "clip" needs no limit and filters once. The
+    pixels equal `encode_png(to_display(filter_image(...), scaling)[0])`'s exactly.
+
+    Args:
+        band_rows: output rows per block; by default as many as fill RENDER_BAND_BYTES.
+    """
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, not '{scaling}'.")
+    source = _channels(image, settings)
+    rows, cols = output_shape(
+        source.shape[0], source.shape[1], check_kernel(kernel).shape, settings.mode, settings.stride
+    )
+    size = rows * cols * (3 if source.ndim == 3 else 1)
+
+    def blocks():
+        return filter_bands(source, kernel, settings, partner, band_rows=band_rows)
+
+    limit = None if scaling == "clip" else banded_limit(blocks(), size)
+    return encode_png_bands((to_display(block, scaling, limit)[0] for _first, block in blocks()), rows)
+
+
+PNG_FILTERS = ("none", "sub", "up", "average", "paeth")
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _filter_rows(rows: np.ndarray, previous: np.ndarray, pixel_bytes: int, allowed=range(5)) -> np.ndarray:
+    """PNG-filtered scanlines: each row prefixed by the filter (of `allowed`) that libpng's
+    heuristic picks, the one whose bytes, read as signed, sum to the least in size.
+
+    Args:
+        rows: (n, row bytes) uint8; previous: the row above the first (zeros for the first row).
+    """
+    current = rows.astype(np.int16)
+    above = np.concatenate([previous[None, :], rows[:-1]]).astype(np.int16)
+    left = np.zeros_like(current)
+    left[:, pixel_bytes:] = current[:, :-pixel_bytes]
+    above_left = np.zeros_like(current)
+    above_left[:, pixel_bytes:] = above[:, :-pixel_bytes]
+    estimate = left + above - above_left
+    distance_left, distance_above = np.abs(estimate - left), np.abs(estimate - above)
+    distance_corner = np.abs(estimate - above_left)
+    paeth = np.where(
+        (distance_left <= distance_above) & (distance_left <= distance_corner),
+        left,
+        np.where(distance_above <= distance_corner, above, above_left),
+    )
+    predictions = (None, left, above, (left + above) >> 1, paeth)
+    best_rows, best_scores = None, None
+    for kind in allowed:
+        prediction = predictions[kind]
+        filtered = (current if prediction is None else current - prediction).astype(np.uint8)
+        score = np.abs(filtered.view(np.int8).astype(np.int16)).sum(axis=1, dtype=np.int64)
+        if best_rows is None:
+            best_rows, best_scores = np.empty((rows.shape[0], rows.shape[1] + 1), np.uint8), score
+            best_rows[:, 0], best_rows[:, 1:] = kind, filtered
+        else:
+            better = score < best_scores
+            best_rows[better, 0], best_rows[better, 1:] = kind, filtered[better]
+            best_scores = np.minimum(score, best_scores)
+    return best_rows
+
+
+def encode_png_bands(bands: Iterable[np.ndarray], height: int, compress_level: int = 3, *, filters=range(5)) -> bytes:
+    """PNG bytes of a uint8 picture given as bands of rows, holding one band at a time.
+
+    Each scanline gets the PNG filter libpng's heuristic would choose (see `_filter_rows`)
+    and is compressed as it comes, so a 64-megapixel picture never exists as one array;
+    Pillow reads the result back to the same pixels as `encode_png` of the whole picture.
+
+    Args:
+        bands: (rows, W) or (rows, W, 3) uint8 arrays, top to bottom, the same width and channels.
+        height: the picture's total rows (the PNG header comes first).
+        filters: the PNG filter types (0-4, see PNG_FILTERS) to choose from.
+
+    Raises:
+        ValueError: the bands are not uint8, change shape, or do not add up to height rows.
+    """
+    output = io.BytesIO()
+    compressor = zlib.compressobj(compress_level)
+    pending = bytearray()
+    width = channels = previous = None
+    written = 0
+    for band in bands:
+        if band.dtype != np.uint8 or band.ndim not in (2, 3) or (band.ndim == 3 and band.shape[2] != 3):
+            raise ValueError(f"PNG bands are (rows, W) or (rows, W, 3) uint8, not {band.shape} {band.dtype}.")
+        band_channels = 1 if band.ndim == 2 else 3
+        if width is None:
+            width, channels = band.shape[1], band_channels
+            output.write(b"\x89PNG\r\n\x1a\n")
+            header = struct.pack(">IIBBBBB", width, height, 8, 0 if channels == 1 else 2, 0, 0, 0)
+            output.write(_png_chunk(b"IHDR", header))
+            previous = np.zeros(width * channels, np.uint8)
+        elif (band.shape[1], band_channels) != (width, channels):
+            raise ValueError(f"A band of {band.shape} does not continue a {width}-wide, {channels}-channel picture.")
+        rows = np.ascontiguousarray(band).reshape(band.shape[0], width * channels)
+        for start in range(0, rows.shape[0], 64):  # Bounds the filter's int16 work arrays.
+            chunk = rows[start : start + 64]
+            pending += compressor.compress(_filter_rows(chunk, previous, channels, filters).tobytes())
+            previous = chunk[-1]
+            if len(pending) >= 1 << 20:
+                output.write(_png_chunk(b"IDAT", bytes(pending)))
+                pending.clear()
+        written += band.shape[0]
+    if width is None or written != height:
+        raise ValueError(f"The bands hold {written} rows, not the picture's {height}.")
+    pending += compressor.flush()
+    output.write(_png_chunk(b"IDAT", bytes(pending)))
+    output.write(_png_chunk(b"IEND", b""))
+    return output.getvalue()
 
 
 def filter_picture(weights: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from core.cache import MIB, ByteBoundedCache, fingerprint
 from core.catdog.classify import (
     CLASSES_PATH,
     THRESHOLD,
@@ -25,6 +26,7 @@ EXAMPLES = ASSETS / "cat_or_dog"
 ICONS = {"cat": ":material/pets:", "dog": ":material/sound_detection_dog_barking:", "neither": ":material/block:"}
 COLOURS = {"cat": "#d97706", "dog": "#2563eb"}
 BAR_STEP = 34
+ANALYSIS_CACHE_BYTES = 128 * MIB  # About 70 photos at display size (1.5 MB each plus 0.25 MB of features).
 AXIS_TITLE = f"probability (dashed: the {THRESHOLD:.0%} threshold)"
 
 
@@ -33,12 +35,22 @@ def load_classifier() -> Classifier:
     return Classifier()
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_resource(show_spinner=False)
+def analyses() -> ByteBoundedCache:
+    """The analyses every session shares, bounded by bytes (a decoded photo can be 192 MB)."""
+    return ByteBoundedCache(ANALYSIS_CACHE_BYTES, "cat-or-dog analyses")
+
+
 def analyse(name: str, data: bytes):
-    """One photo's analysis, cached by its bytes, so moving a slider does not rerun the network."""
-    upload = io.BytesIO(data)
-    upload.name = name  # The loader names the file in its error messages.
-    return load_classifier().analyse(upload)
+    """One photo's analysis, kept by its bytes with the image at display size, so moving a
+    slider does not rerun the network and no session keeps a full-size decode."""
+
+    def compute():
+        upload = io.BytesIO(data)
+        upload.name = name  # The loader names the file in its error messages.
+        return load_classifier().analyse(upload).reduced()
+
+    return analyses().get_or_compute(fingerprint(data), compute)
 
 
 def probability_chart(p_cat: float, p_dog: float) -> alt.Chart:

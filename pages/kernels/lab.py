@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.cache import MIB, ByteBoundedCache, fingerprint
 from core.images import ImageError, load_image
 from core.kernels import filtering as kernels
 from pages._shared import ASSETS, asset_text
@@ -15,14 +16,23 @@ SCALINGS["clip"] = "Clip to 0-255"
 STARTING_GRIDS = {3: kernels.PRESETS["v"].matrix, 5: np.pad([[1.0]], 2)}
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(show_spinner=False)
+def shared_caches() -> tuple[ByteBoundedCache, ByteBoundedCache]:
+    """The display photos and the responses every session shares, each bounded by bytes."""
+    return ByteBoundedCache(32 * MIB, "kernel lab photos"), ByteBoundedCache(128 * MIB, "kernel lab responses")
+
+
 def prepare(data: bytes) -> tuple[np.ndarray, tuple[int, ...]]:
-    """The photo at display resolution, and the full photo's shape."""
-    image = load_image(data)
-    return kernels.fit_within(image), image.shape
+    """The photo at display resolution (at most 1.5 MB, whatever the upload), and the full photo's shape."""
+
+    def compute():
+        image = load_image(data)
+        return kernels.fit_within(image), image.shape
+
+    return shared_caches()[0].get_or_compute(fingerprint(data), compute)
 
 
-respond = st.cache_data(max_entries=64, show_spinner=False)(kernels.filter_image)
+respond = shared_caches()[1].wrap(kernels.filter_image)
 
 
 @st.cache_data(show_spinner=False)

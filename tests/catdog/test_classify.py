@@ -16,10 +16,13 @@ from PIL import Image
 from core.catdog import classify
 from core.catdog.classify import (
     CAT_CLASSES,
+    DISPLAY_PIXELS,
     DOG_CLASSES,
+    Analysis,
     Classifier,
     centre_box,
     class_names,
+    crop_for_display,
     load_for_network,
     outline_crop,
     overlay,
@@ -220,6 +223,31 @@ def test_outline_crop_dims_what_the_network_never_sees():
     assert outlined[50, 10].tolist() == [90, 90, 90]
     assert outlined[50, 100].tolist() == [200, 200, 200]
     assert outlined[50, 56].tolist() == [255, 215, 0]
+
+
+def test_reduced_analysis_keeps_what_the_page_shows_at_display_size():
+    """A 2400x1600 decode is kept at about half a megapixel, the crop box scaled with it, so the
+    448x448 crop the page shows matches the full-size crop and the outline sits in the same place."""
+    rows, cols = np.mgrid[0:1600, 0:2400]
+    image = np.stack([cols * 255 // 2399, rows * 255 // 1599, (rows + cols) * 255 // 3998], axis=2).astype(np.uint8)
+    prepared = prepare(image)
+    full = Analysis(image, prepared, prediction=None, heatmap=np.ones((7, 7), np.float32))
+    small = full.reduced()
+    height, width = small.image.shape[:2]
+    assert width * height <= DISPLAY_PIXELS and width * height > 0.99 * DISPLAY_PIXELS
+    assert abs(width / height - 1.5) < 0.01
+    assert small.prepared.pixels is prepared.pixels and small.heatmap is full.heatmap
+    assert small.prepared.decoded_size == (2400, 1600)  # what the file was decoded at, for the caption
+    scale = width / 2400
+    assert np.allclose(small.prepared.box, np.array(prepared.box) * [scale, height / 1600, scale, height / 1600])
+    shown_full = crop_for_display(image, prepared.box).astype(int)
+    shown_small = crop_for_display(small.image, small.prepared.box).astype(int)
+    assert np.abs(shown_full - shown_small)[2:-2, 2:-2].max() <= 3
+    outlined = outline_crop(small.image, small.prepared.box)
+    left, top = (round(value) for value in small.prepared.box[:2])
+    assert outlined[height // 2, left].tolist() == [255, 215, 0] and outlined[top, width // 2].tolist() == [255, 215, 0]
+    tiny = Analysis(image[:500, :500], prepare(image[:500, :500]), None, full.heatmap)
+    assert tiny.reduced() is tiny  # small enough already: nothing copied
 
 
 def test_analyse_names_the_file_in_errors(classifier):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +121,28 @@ def test_page_without_photos_does_not_import_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=120
     ).stdout
     assert json.loads(output.strip().splitlines()[-1]) == [False, False]
+
+
+def test_a_large_png_is_kept_at_display_size_in_the_shared_cache():
+    """A 3200x2400 PNG (23 MB decoded; PNGs decode at full size) is shown and reported at its
+    size, but the analysis every session shares keeps the image at about half a megapixel."""
+    from core.cache import ByteBoundedCache, fingerprint
+    from core.catdog.classify import DISPLAY_PIXELS
+
+    rows, cols = np.mgrid[0:2400, 0:3200]
+    picture = np.stack([cols * 255 // 3199, rows * 255 // 2399, np.full_like(rows, 90)], axis=2).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG", compress_level=1)
+    data = buffer.getvalue()
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.file_uploader[0].upload("poster.png", data, "image/png")
+    at.run()
+    assert not at.exception and not at.error
+    assert at.subheader[0].value.startswith("poster.png: ")
+    assert any("Decoded at 3200x2400" in caption.value for caption in at.caption)
+    (cache,) = [cache for cache in ByteBoundedCache.live_caches() if cache.name == "cat-or-dog analyses"]
+    kept = cache.get(fingerprint(data))
+    height, width = kept.image.shape[:2]
+    assert width * height <= DISPLAY_PIXELS and (width, height) == (836, 627)
+    assert cache.sizes()[fingerprint(data)] < 2.5 * 2**20 < picture.nbytes / 8  # 1.6 MB image, 0.25 MB features
+    assert cache.bytes_held <= cache.max_bytes

@@ -210,3 +210,29 @@ def test_correlation_versus_convolution_note():
     at.selectbox(key="kernel").set_value("Emboss").run()
     flipped = at.dataframe[-1].value.to_numpy()
     np.testing.assert_array_equal(flipped, kernels.PRESETS["emboss"].matrix[::-1, ::-1])
+
+
+def test_a_large_upload_is_shared_at_display_size_and_the_caches_stay_within_their_bytes():
+    """A 3000x2000 PNG is kept at 720x480 (1 MB, not its 18 MB decode); every kernel's RGB
+    response is cached, and each shared cache holds no more bytes than its bound."""
+    from core.cache import ByteBoundedCache, fingerprint
+
+    rows, cols = np.mgrid[0:2000, 0:3000]
+    big = np.stack([cols * 255 // 2999, rows * 255 // 1999, (rows // 50 % 2) * 200], axis=2).astype(np.uint8)
+    data = png_bytes(big)
+    at = run_page()
+    at.segmented_control(key="source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value(("poster.png", data, "image/png")).run()
+    at.radio(key="color").set_value("rgb").run()
+    for kernel in list(kernels.PRESETS.values())[:6]:
+        at.selectbox(key="kernel").set_value(kernel.title).run()
+        assert not at.exception and not at.error
+    assert "720x480 on screen, photo 3000x2000" in " ".join(image.captions[0] for image in at.get("image")[:1])
+    caches = {cache.name: cache for cache in ByteBoundedCache.live_caches()}
+    photos, responses = caches["kernel lab photos"], caches["kernel lab responses"]
+    photo, shape = photos.get(fingerprint(data))
+    assert photo.shape == (480, 720, 3) and shape == (2000, 3000, 3)
+    assert photos.sizes()[fingerprint(data)] < 1.1 * photo.nbytes < big.nbytes / 15
+    assert len(responses) >= 6 and max(responses.sizes().values()) < 1.1 * 720 * 480 * 3 * 4
+    for cache in (photos, responses):
+        assert cache.bytes_held <= cache.max_bytes
