@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from core import kernels
 from core.cache import size_in_bytes
-from core.kernels import filtering as kernels
 
 TITLE = "Memory: the 64-megapixel download and what the shared caches keep"
 DESCRIPTION = """

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core import kernels
 from core.cache import MIB, ByteBoundedCache, fingerprint
 from core.images import ImageError, load_image
-from core.kernels import filtering as kernels
 from pages._shared import ASSETS, asset_text
 
 SAMPLES = {"Chelsea the cat": "chelsea.jpg", "Coffee cup": "coffee.jpg", "Astronaut": "astronaut.jpg"}

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage, signal
 
+from core import kernels
 from core.images import load_image
-from core.kernels import filtering as kernels
-from core.kernels.filtering import PRESETS, FilterSettings, correlate
+from core.kernels import PRESETS, FilterSettings, correlate
+from core.kernels import __main__ as kernels_cli
+from core.kernels.correlation import _Correlator, _separate
 
 SCIPY_MODES = {"same": "constant", "reflect": "reflect"}
-ROOT = kernels.Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def known_edges(height: int = 23, width: int = 31) -> np.ndarray:
@@ -75,7 +78,7 @@ def test_random_rank_one_kernels_take_the_separable_path_and_match_scipy():
     image = rng.integers(0, 256, (40, 33, 3), dtype=np.uint8)
     for size in (3, 5, 7):
         kernel = np.outer(rng.normal(size=size), rng.normal(size=size))
-        assert kernels._separate(kernel) is not None
+        assert _separate(kernel) is not None
         for mode in kernels.MODES:
             for stride in (1, 2, 3):
                 np.testing.assert_allclose(
@@ -95,7 +98,7 @@ def test_tiny_images_and_kernels_larger_than_the_image():
 
 def test_many_bands_and_threads_give_the_same_answer(monkeypatch):
     """Tiny bands spread over 3 threads (every band border exercised) equal scipy and the 1-thread result."""
-    monkeypatch.setattr(kernels._Correlator, "BAND_BYTES", 4096)
+    monkeypatch.setattr(_Correlator, "BAND_BYTES", 4096)
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, (101, 67, 3), dtype=np.uint8)
     for name in ("sobel_x", "laplacian_8", "gaussian_blur", "emboss"):
@@ -350,7 +353,7 @@ def test_cli_apply_matrix_raw_equals_scipy_on_the_grayscale_image(photo_file, tm
     """apply with a MATRIX and --raw writes the float32 response scipy computes on convert('L')."""
     out, raw = tmp_path / "out.png", tmp_path / "raw.npy"
     matrix = "[[1,0,-1],[2,0,-2],[1,0,-1]]"
-    assert kernels.main(["apply", str(photo_file), str(out), "--kernel", matrix, "--raw", str(raw)]) == 0
+    assert kernels_cli.main(["apply", str(photo_file), str(out), "--kernel", matrix, "--raw", str(raw)]) == 0
     gray = np.asarray(Image.open(photo_file).convert("L"), dtype=np.float64)
     expected = ndimage.correlate(gray, np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], float), mode="constant")
     response = np.load(raw)
@@ -369,7 +372,7 @@ def test_cli_apply_preset_rgb_valid_stride(photo_file, tmp_path):
     """A preset name with --color rgb --mode valid --stride 2 gives the strided valid response per channel."""
     raw = tmp_path / "raw.npy"
     args = ["apply", str(photo_file), str(tmp_path / "o.png"), "--kernel", "gaussian_blur", "--raw", str(raw)]
-    assert kernels.main([*args, "--color", "rgb", "--mode", "valid", "--stride", "2"]) == 0
+    assert kernels_cli.main([*args, "--color", "rgb", "--mode", "valid", "--stride", "2"]) == 0
     response = np.load(raw)
     pixels = np.asarray(Image.open(photo_file), dtype=np.float64)
     assert response.shape == (9, 13, 3)
@@ -389,7 +392,7 @@ def test_cli_apply_preset_rgb_valid_stride(photo_file, tmp_path):
 def test_cli_refuses_bad_kernels_and_settings(photo_file, tmp_path, capsys, args, message):
     """Bad kernels and strides exit with status 1 and a message, writing nothing."""
     out = tmp_path / "out.png"
-    assert kernels.main(["apply", str(photo_file), str(out), *args]) == 1
+    assert kernels_cli.main(["apply", str(photo_file), str(out), *args]) == 1
     assert message in capsys.readouterr().err
     assert not out.exists()
 
@@ -401,7 +404,7 @@ def test_cli_reports_broken_images(tmp_path, capsys, content):
     """Empty, non-image and truncated files give the safe loader's message and status 1."""
     broken = tmp_path / "broken.png"
     broken.write_bytes(content)
-    assert kernels.main(["apply", str(broken), str(tmp_path / "o.png"), "--kernel", "v"]) == 1
+    assert kernels_cli.main(["apply", str(broken), str(tmp_path / "o.png"), "--kernel", "v"]) == 1
     assert "'broken.png'" in capsys.readouterr().err
 
 

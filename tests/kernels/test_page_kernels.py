@@ -11,7 +11,7 @@ import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.kernels import filtering as kernels
+from core import kernels
 from core.labs import ROOT
 
 PAGE = str(ROOT / "pages" / "kernels" / "lab.py")

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from core.kernels import filtering as kernels
-from core.kernels.filtering import PRESETS, FilterSettings
+from core import kernels
+from core.kernels import PRESETS, FilterSettings
 
 RNG = np.random.default_rng(12)
 KERNELS = {
