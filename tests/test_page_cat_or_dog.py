@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,3 +121,33 @@ def test_page_without_photos_does_not_import_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, timeout=120
     ).stdout
     assert json.loads(output.strip().splitlines()[-1]) == [False, False]
+
+
+def odd_png(width: int, height: int) -> bytes:
+    pixels = np.random.default_rng(width * 7 + height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+ODD_SIZES = [(8000, 2), (2, 8000), (1, 1), (3, 3), (2, 1), (100000, 1)]
+
+
+def test_very_flat_tall_or_tiny_photos_each_get_a_card():
+    """8000x2, 2x8000, 1x1, 3x3, 2x1 and 100000x1 uploads each get a verdict and both pictures,
+    and the cat uploaded after them still gets its own."""
+    at = AppTest.from_file(PAGE, default_timeout=240).run()
+    uploader = at.file_uploader[0]
+    for width, height in ODD_SIZES:
+        uploader.upload(f"{width}x{height}.png", odd_png(width, height), "image/png")
+    uploader.upload("chelsea.jpg", photo("cat_chelsea.jpg"), "image/jpeg")
+    at.run()
+    assert not at.exception and not at.error
+    titles = [header.value.rsplit(":", 1)[0] for header in at.subheader]
+    assert titles == [f"{width}x{height}.png" for width, height in ODD_SIZES] + ["chelsea.jpg"]
+    assert at.subheader[-1].value == "chelsea.jpg: CAT"
+    captions = " ".join(caption.value for caption in at.caption)
+    for width, height in ODD_SIZES:
+        assert f"Decoded at {width}x{height}; the yellow square is kept." in captions
+    # Per card: the heatmap overlay, the outlined photo and the 224x224 input.
+    assert len(at.get("image")) == 3 * (len(ODD_SIZES) + 1)
