@@ -11,6 +11,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import shallow_view as view
 from core.jobs import default_queue
 from core.labs import ROOT
 
@@ -176,3 +177,64 @@ def test_stop_keeps_what_was_learned_and_a_second_tab_does_not_duplicate():
     wait_for(first, lambda at: job_status(at) == "stopped")
     wait_for(first, lambda at: any(header.value == "Results on the 10,000 test images" for header in at.subheader))
     assert metric(first, "Test accuracy").endswith("%")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "widget", "kept"),
+    [
+        ("dropout", "0.995", "sn_dropout", 0.8),
+        ("patience", "6000", "sn_patience", 50),
+        ("seed", "-1", "sn_seed", 0),
+        ("units", "5000", "sn_units_1", 78),
+        ("val", "0.7", "sn_validation_split", 0.1),
+        ("images", "59500", "sn_train_limit", 5000),
+    ],
+)
+def test_an_out_of_range_link_value_gets_the_link_warning(key, value, widget, kept):
+    """A link value outside the setting's range is named in the page's link warning, with the range,
+    and the widget keeps the page's default instead of crashing or silently changing it."""
+    at = open_page(**{key: value})
+    assert not at.exception
+    warnings = [warning.value for warning in at.warning]
+    assert any(f"`{key}={value}` from the link" in warning and " to " in warning for warning in warnings), warnings
+    assert at.number_input(key=widget).value == kept if widget != "sn_dropout" else at.slider(key=widget).value == kept
+
+
+def test_every_value_the_config_accepts_fits_its_widget():
+    """Dropout 0.96 and 0.99, patience 5000, the largest seed and the largest subset open without a warning."""
+    at = open_page(dropout="0.96", patience="5000", seed=str(2**31 - 1), images="59400", val="0.01")
+    assert not at.exception and not at.warning
+    assert at.slider(key="sn_dropout").value == 0.96
+    assert at.number_input(key="sn_patience").value == 5000
+    assert at.number_input(key="sn_seed").value == 2**31 - 1
+    assert at.number_input(key="sn_train_limit").value == 59400
+    assert not open_page(dropout="0.99").exception
+
+
+@pytest.mark.parametrize("linked", ["²", "٣", "-4", "99999999999999999999999", "x"])
+def test_a_run_link_that_names_no_saved_run_is_reported(linked):
+    """?run=² (a digit to isdigit() that int() refuses) and other bad run numbers give a warning on Saved runs."""
+    default_queue().run_store().start_run(label="a run", config={}, params=1, engine="numpy", device="cpu")
+    at = open_page(run=linked)
+    at.session_state["sn_tab"] = "Saved runs"
+    at.run()
+    assert not at.exception
+    assert any(f"`run={linked}`" in warning.value for warning in at.warning)
+    assert at.selectbox(key="sn_open_run").value is None
+
+
+def test_use_these_settings_loads_a_saved_run_and_reports_values_out_of_range():
+    """ "Use these settings" on a run saved with dropout 0.97 loads it; a patience of 6000 (an older,
+    looser rule) is reported with the range and the page's own patience is kept."""
+    config = view.PAGE_DEFAULT.replace(dropout=0.97).to_dict() | {"patience": 6000}
+    run_id = (
+        default_queue().run_store().start_run(label="old run", config=config, params=1, engine="numpy", device="cpu")
+    )
+    at = open_page(run=str(run_id))
+    at.session_state["sn_tab"] = "Saved runs"
+    at.run()
+    next(button for button in at.button if button.label == "Use these settings").click().run()
+    assert not at.exception
+    assert at.slider(key="sn_dropout").value == 0.97
+    assert at.number_input(key="sn_patience").value == view.PAGE_DEFAULT.patience
+    assert any(f"run #{run_id}" in warning.value and "1 to 5,000" in warning.value for warning in at.warning)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from core.runs import RunStore
+from core.shallow import LIMITS, TrainingConfig
+from core.train import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,3 +129,43 @@ def test_kill_mid_run_leaves_an_interrupted_run_with_its_epochs(tmp_path):
     run = store.list_runs()[0]
     assert run.status == "interrupted"
     assert len(store.history(run.run_id)) >= 2
+
+
+OPTIONS = {
+    "hidden_units": "--neurons",
+    "dropout": "--dropout",
+    "learning_rate": "--learning-rate",
+    "batch_size": "--batch-size",
+    "epochs": "--epochs",
+    "patience": "--patience",
+    "train_limit": "--train-limit",
+    "validation_split": "--validation-split",
+    "seed": "--seed",
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_each_numeric_option_is_checked_against_the_configs_limit_while_parsing(name, capsys):
+    """Every numeric option accepts its limit's two ends and refuses just outside them, at parsing,
+    with the same rule (and words) that TrainingConfig uses."""
+    limit = LIMITS[name]
+    nudge = 1 if isinstance(limit.low, int) else limit.low / 10 or 0.001
+    for value in (limit.low, limit.high):
+        args = build_parser().parse_args([OPTIONS[name], str(value)])
+        assert getattr(args, "neurons" if name == "hidden_units" else name) in (value, [value])
+    for value in (limit.low - nudge, limit.high + nudge):
+        with pytest.raises(SystemExit) as stopped:
+            build_parser().parse_args([OPTIONS[name], str(value)])
+        assert stopped.value.code == 2
+        message = capsys.readouterr().err
+        assert f"argument {OPTIONS[name]}: {limit.what} must be" in message
+        with pytest.raises(ValueError, match=limit.what.split(" (")[0].replace("(", r"\(")):
+            TrainingConfig(**{name: (value,) if name == "hidden_units" else value})
+
+
+def test_negative_seed_fails_at_parsing_in_one_line(tmp_path):
+    """`--seed -1` exits with status 2 and the seed's range before anything is loaded or trained."""
+    result = cli("--seed", "-1", db=tmp_path / "runs.sqlite", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: argument --seed: The seed must be 0 to 2,147,483,647, not -1 (see --help)"
+    assert not (tmp_path / "runs.sqlite").exists()
