@@ -146,6 +146,15 @@ def split_data(config: TrainingConfig, data_path: str | None = None):
     return (x_train, y_train), (x_val, y_val), (x_test, y_test)
 
 
+def make_engine(config: TrainingConfig, model, engine_name: str):
+    """The engine `engine_name` for a config and its freshly built Keras model, as jobs train with it."""
+    from core.engines import KerasEngine, NumpyPerPixelEngine
+
+    if engine_name == "numpy":
+        return NumpyPerPixelEngine(config, model.get_weights(), threads=min(os.cpu_count() or 1, 4))
+    return KerasEngine(config, model)
+
+
 class TrainingJob:
     """One training run in a worker thread; poll `snapshot()`, end it with `request_stop()`."""
 
@@ -281,11 +290,7 @@ class TrainingJob:
             self._finished.set()
 
     def _make_engine(self, model, engine_name: str):
-        from core.engines import KerasEngine, NumpyPerPixelEngine
-
-        if engine_name == "numpy":
-            return NumpyPerPixelEngine(self.config, model.get_weights(), threads=min(os.cpu_count() or 1, 4))
-        return KerasEngine(self.config, model)
+        return make_engine(self.config, model, engine_name)
 
     def _train(self, engine, x_train, y_train, x_val, y_val, started: float, run_id: int) -> dict:
         config = self.config

@@ -191,9 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from core.calibration import calibrated
     from core.jobs import JobQueue
     from core.shallow import count_params
 
+    # Timed on a few real batches of the engine that will train, in this process (Keras is
+    # imported for training anyway); the JSON puts it beside the measured seconds per epoch.
+    timing = calibrated(config)
+    estimated = timing.seconds_per_epoch(config)
+    print(f"Estimated {format_duration(estimated)} per epoch ({timing.engine} engine, timed here)", file=sys.stderr)
     queue = JobQueue(store=store)
     job = queue.submit(config)
     previous = signal.getsignal(signal.SIGINT)
@@ -222,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_precision": run.test_precision,
         "test_recall": run.test_recall,
         "seconds_per_epoch": run.seconds_per_epoch,
+        "estimated_seconds_per_epoch": estimated,
         "duration_s": run.duration_s,
         "device": run.device,
         "engine": run.engine,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core import shallow_view as view
@@ -238,3 +239,39 @@ def test_use_these_settings_loads_a_saved_run_and_reports_values_out_of_range():
     assert at.slider(key="sn_dropout").value == 0.97
     assert at.number_input(key="sn_patience").value == view.PAGE_DEFAULT.patience
     assert any(f"run #{run_id}" in warning.value and "1 to 5,000" in warning.value for warning in at.warning)
+
+
+def test_the_estimate_is_the_timed_engine_times_the_batches_of_an_epoch(monkeypatch):
+    """With a step timed at 0.5 s, the page default (5,000 images in batches of 128: 40 steps, plus 6,000
+    validation images at 1 ms: 20 s + 6 s) shows 26 s per epoch and 9 min for its 20 epochs, and says so."""
+    from core import calibration
+
+    asked = []
+
+    def timed(config, timeout=300):
+        asked.append(config)
+        return calibration.Calibration("numpy", 0.5, 1e-3, 1.0)
+
+    monkeypatch.setattr(calibration, "calibrate_in_subprocess", timed)
+    st.cache_data.clear()  # The page caches timings per setting for the server's life.
+    at = open_page()
+    assert not at.exception
+    assert metric(at, "Per epoch (estimate)") == "26 s"
+    assert metric(at, "Whole run, at most") == "9 min"  # 520 s
+    assert "timed on a few real batches of that engine here" in shown_text(at)
+    assert asked and all(config == calibration.speed_key(view.PAGE_DEFAULT) for config in asked)
+
+
+def test_the_first_guess_stands_in_when_timing_fails(monkeypatch):
+    """If the timing process fails, the page still shows an estimate and says it is a first guess, and why."""
+    from core import calibration
+
+    def fails(config, timeout=300):
+        raise RuntimeError("Timing a few batches failed: out of memory")
+
+    monkeypatch.setattr(calibration, "calibrate_in_subprocess", fails)
+    st.cache_data.clear()
+    at = open_page()
+    assert not at.exception
+    assert metric(at, "Per epoch (estimate)")
+    assert "a first guess (Timing a few batches failed: out of memory)" in shown_text(at)

@@ -58,11 +58,14 @@ def test_training_prints_the_promised_json(tmp_path):
         "test_precision",
         "test_recall",
         "seconds_per_epoch",
+        "estimated_seconds_per_epoch",
         "device",
         "run_id",
     ):
         assert key in output
     assert output["params"] == 54_904 and output["epochs_run"] == 2 and output["test_accuracy"] > 0.4
+    assert output["estimated_seconds_per_epoch"] > 0
+    assert "per epoch (numpy engine, timed here)" in result.stderr
     assert "epoch 2:" in result.stderr
     listing = cli("--list", db=tmp_path / "runs.sqlite").stdout
     assert "7 neurons, none, dropout 0.5" in listing and "finished" in listing
