@@ -20,7 +20,10 @@ with {IMAGES:,} training images (a seeded subset; the estimate scales with the n
 batches) and 6,000 validation images, {EPOCHS} epochs, batch 128, one process per row. The
 estimate (`estimated_seconds_per_epoch`) comes from timing a few real batches of that engine
 in that process before training (`core.calibration`); measured is the run's median epoch
-(`seconds_per_epoch`, validation pass included). Target: within +-30%.
+(`seconds_per_epoch`, validation pass included). Target: within +-30%. The load average
+before and after each row says how much other work shared the cores: both numbers are wall
+time, and on a shared machine the few seconds of timing and the epochs that follow can meet
+very different loads.
 """
 
 
@@ -42,7 +45,9 @@ def run() -> list[dict]:
     for result in article_results()[0]:
         engines = ["numpy", "keras"] if result.config.fits_numpy_engine else ["keras"]
         for engine in engines:
+            load_before = os.getloadavg()[0]
             measured = cli_run(result, engine)
+            load = f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
             estimate, actual = measured["estimated_seconds_per_epoch"], measured["seconds_per_epoch"]
             error = estimate / actual - 1
             print(f"{result.title}, {engine}: estimated {estimate:.2f} s, measured {actual:.2f} s", file=sys.stderr)
@@ -51,7 +56,7 @@ def run() -> list[dict]:
                     "metric": f"{result.title}, {engine} engine: estimated / measured s per epoch",
                     "value": f"{estimate:.2f} / {actual:.2f}",
                     "unit": "s",
-                    "note": f"{error:+.0%}" + ("" if abs(error) <= 0.3 else " (outside +-30%)"),
+                    "note": f"{error:+.0%}" + ("" if abs(error) <= 0.3 else " (outside +-30%)") + f"; {load}",
                 }
             )
     return rows

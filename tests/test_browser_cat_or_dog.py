@@ -86,5 +86,7 @@ def test_very_flat_tall_and_tiny_photos_are_shown(app_server, page, artifacts_di
     expect(images).to_have_count(3 * len(ODD_SIZES), timeout=30_000)
     for index in range(images.count()):
         images.nth(index).scroll_into_view_if_needed()
-        assert images.nth(index).evaluate("img => img.complete && img.naturalWidth > 0 && img.naturalHeight > 0")
+        assert images.nth(index).evaluate(
+            "img => img.decode().then(() => img.naturalWidth > 0 && img.naturalHeight > 0)"
+        )
     screenshot_whole_page(page, artifacts_dir / "cat_or_dog-odd-sizes.png", VERDICT_MS)

@@ -81,5 +81,5 @@ def test_very_flat_tall_and_tiny_uploads_are_filtered(app_server, page, artifact
         assert "Sum of the products" in page.inner_text("body")
         images = page.locator('[data-testid="stImage"] img')
         for index in range(2):
-            assert images.nth(index).evaluate("img => img.complete && img.naturalWidth > 0")
+            assert images.nth(index).evaluate("img => img.decode().then(() => img.naturalWidth > 0)")
         screenshot_whole_page(page, artifacts_dir / f"kernels-{width}x{height}.png")
