@@ -16,7 +16,7 @@ else
 BACKEND_ENV :=
 endif
 
-.PHONY: setup run test lint format bench data models browser clean help
+.PHONY: setup run test lint format bench data models browser requirements-check clean help
 
 help:
 	@echo "make run    set up everything and start the app on http://127.0.0.1:$(PORT)"
@@ -62,7 +62,12 @@ format: $(VENV)/.installed-gpu$(GPU)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup browser lint
+# Resolves the pins for Linux x86-64, Linux aarch64 and macOS arm64 without installing. The
+# result is cached in .venv; an index that does not answer is a warning, not a failure.
+requirements-check: $(VENV)/.installed-gpu$(GPU)
+	@$(PY) scripts/check_requirements.py
+
+test: setup browser lint requirements-check
 	$(PY) -m pytest
 
 bench: setup browser

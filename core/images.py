@@ -164,3 +164,46 @@ def load_image(
         except Exception as error:
             raise ImageError(f"{name} uses a colour format we cannot convert ({image.mode}).") from error
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+DISPLAY_MAX_SIDE = 1460
+"""Longest side of a picture handed to `st.image`: Streamlit's own widest image (2 x 730 px).
+A wider picture is resized by Streamlit itself, which rounds a very flat one to zero rows."""
+
+DISPLAY_MAX_ASPECT = 8
+"""A picture flatter or taller than 8:1 gets grey bands, so that a 8000x2 strip still shows."""
+
+DISPLAY_FILL = 128
+
+
+def fit_for_display(image: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> tuple[np.ndarray, float]:
+    """Scales a uint8 picture down (never up) so that neither side exceeds max_side.
+
+    Each side keeps at least one pixel, however flat the picture.
+
+    Returns:
+        The picture (the input itself when it already fits) and the scale factor applied.
+    """
+    height, width = image.shape[:2]
+    if max(height, width) <= max_side:
+        return image, 1.0
+    factor = max_side / max(height, width)
+    size = (max(1, min(max_side, round(width * factor))), max(1, min(max_side, round(height * factor))))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)), factor
+
+
+def pad_to_aspect(image: np.ndarray, max_aspect: float = DISPLAY_MAX_ASPECT, fill: int = DISPLAY_FILL) -> np.ndarray:
+    """Centres a very flat or very tall picture on grey bands, so its short side is at least long / max_aspect."""
+    height, width = image.shape[:2]
+    short = -(-max(height, width) // max_aspect)  # Ceiling division.
+    extra_rows, extra_cols = max(0, int(short) - height), max(0, int(short) - width)
+    if not extra_rows and not extra_cols:
+        return image
+    padding = [(extra_rows // 2, extra_rows - extra_rows // 2), (extra_cols // 2, extra_cols - extra_cols // 2)]
+    padding += [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, padding, constant_values=fill)
+
+
+def for_display(image: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray:
+    """A picture any `st.image` shows as it is, whatever the upload's size: see the two steps above."""
+    return pad_to_aspect(fit_for_display(image, max_side)[0])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.images import ImageError, load_image
+from core.images import DISPLAY_MAX_SIDE, ImageError, fit_for_display, for_display, load_image, pad_to_aspect
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **params) -> bytes:
@@ -229,3 +229,41 @@ def test_unknown_mode_is_a_programming_error():
     """Asking for a mode other than RGB or L raises ValueError naming the choices."""
     with pytest.raises(ValueError, match="RGB"):
         load_image(encode(gradient_rgb()), mode="CMYK")
+
+
+ODD_SIZES = [(8000, 2), (2, 8000), (1, 1), (3, 3), (2, 1), (100000, 1), (1, 100000)]
+
+
+@pytest.mark.parametrize(("width", "height"), ODD_SIZES)
+def test_for_display_fits_streamlit_and_keeps_a_visible_short_side(width, height):
+    """Any size the loader accepts becomes a picture at most 1460 px a side, at most 8:1, never empty."""
+    image = np.full((height, width, 3), 7, np.uint8)
+    shown = for_display(image)
+    assert min(shown.shape[:2]) >= 1 and max(shown.shape[:2]) <= DISPLAY_MAX_SIDE
+    assert max(shown.shape[:2]) <= 8 * min(shown.shape[:2])
+    assert max(shown.shape[:2]) == min(max(width, height), DISPLAY_MAX_SIDE)
+    assert shown.dtype == np.uint8 and (shown == 7).any()
+    # What Streamlit does with a picture wider than 1460 px: it must now never have to.
+    assert shown.shape[1] <= 1460
+
+
+def test_fit_for_display_scales_down_only_and_reports_the_factor():
+    """A 2920x100 picture halves to 1460x50 (factor 0.5); one that fits comes back untouched."""
+    small = np.zeros((30, 40, 3), np.uint8)
+    same, factor = fit_for_display(small)
+    assert same is small and factor == 1.0
+    half, factor = fit_for_display(np.zeros((100, 2920, 3), np.uint8))
+    assert half.shape == (50, 1460, 3) and factor == 0.5
+    strip, _ = fit_for_display(np.zeros((2, 8000), np.uint8))
+    assert strip.shape == (1, 1460)  # 2 x 1460 / 8000 = 0.37 rows rounds to 0: kept at one
+
+
+def test_pad_to_aspect_centres_the_picture_on_grey_bands():
+    """A 1x16 row gets grey rows above and below (to 2x16 at 8:1), its pixels unchanged in the middle."""
+    row = np.full((1, 16, 3), 9, np.uint8)
+    padded = pad_to_aspect(row)
+    assert padded.shape == (2, 16, 3)
+    tall = pad_to_aspect(np.full((40, 1), 9, np.uint8))
+    assert tall.shape == (40, 5) and (tall[:, 2] == 9).all() and (tall[:, [0, 1, 3, 4]] == 128).all()
+    square = np.zeros((5, 5), np.uint8)
+    assert pad_to_aspect(square) is square

@@ -73,4 +73,3 @@ def test_core_never_imports_streamlit():
         )
     ]
     assert users == []
-

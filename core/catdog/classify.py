@@ -34,7 +34,7 @@ from PIL import Image
 
 from core.catdog.efficientnet import FEATURE_LAYER, IMAGE_SIZE, PIXEL_MEAN, PIXEL_STD
 from core.catdog.pth import load_state_dict
-from core.images import ImageError, load_image
+from core.images import ImageError, fit_for_display, load_image, pad_to_aspect
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_PATH = ROOT / "models" / "efficientnet_lite0.keras"
@@ -362,16 +362,25 @@ def crop_for_display(image: np.ndarray, box: tuple[float, float, float, float], 
 
 
 def outline_crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """The image with the network's crop drawn as a rectangle and the cut-off parts dimmed."""
+    """The image at display size with the network's crop framed in yellow and the rest dimmed.
+
+    The image is scaled for the page first (`core.images.for_display`), so the frame keeps a
+    visible width on a big photo, and any size the loader accepts (1x1, 2x1, 8000x2) works:
+    the frame covers at least one pixel.
+    """
     from PIL import ImageDraw
 
-    left, top, right, bottom = (round(value) for value in box)
-    dimmed = (image.astype(np.float32) * 0.45).astype(np.uint8)
-    dimmed[top:bottom, left:right] = image[top:bottom, left:right]
-    picture = Image.fromarray(dimmed)
-    width = max(2, min(image.shape[:2]) // 150)
-    ImageDraw.Draw(picture).rectangle((left, top, right - 1, bottom - 1), outline=(255, 215, 0), width=width)
-    return np.asarray(picture)
+    picture, factor = fit_for_display(image)
+    height, width = picture.shape[:2]
+    left, top, right, bottom = (round(value * factor) for value in box)
+    left, top = min(max(left, 0), width - 1), min(max(top, 0), height - 1)
+    right, bottom = min(max(right, left + 1), width), min(max(bottom, top + 1), height)
+    dimmed = (picture.astype(np.float32) * 0.45).astype(np.uint8)
+    dimmed[top:bottom, left:right] = picture[top:bottom, left:right]
+    framed = Image.fromarray(dimmed)
+    line = max(2, min(height, width) // 150)
+    ImageDraw.Draw(framed).rectangle((left, top, right - 1, bottom - 1), outline=(255, 215, 0), width=line)
+    return pad_to_aspect(np.asarray(framed))
 
 
 def stem_filters() -> np.ndarray:

@@ -24,6 +24,7 @@ from core.shallow.config import (
     ACTIVATIONS,
     ARCHITECTURES,
     ENGINES,
+    LIMITS,
     OPTIMIZERS,
     TrainingConfig,
     check_affordable,
@@ -38,26 +39,48 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
+def within_limits(name: str, kind: type):
+    """An argparse type that reads a number and checks it against the configuration's rule, `LIMITS`."""
+
+    def parse(text: str):
+        value = kind(text)  # A ValueError here reads "invalid int value: 'ten'".
+        try:
+            LIMITS[name].check(value)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages.
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = TrainingConfig()
     parser = OneLineParser(prog="python -m core.shallow", description=__doc__.split("\n")[0])
     parser.add_argument("--architecture", choices=list(ARCHITECTURES), default=defaults.architecture)
     parser.add_argument(
         "--neurons",
-        type=int,
+        type=within_limits("hidden_units", int),
         action="append",
         help="neurons of a hidden layer; repeat for 2-3 layers (default 392)",
     )
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--dropout", type=within_limits("dropout", float), default=defaults.dropout)
     parser.add_argument("--activation", choices=list(ACTIVATIONS), default=defaults.activation)
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=defaults.optimizer)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument("--train-limit", type=int, default=None, help="train on a random subset of this many images")
-    parser.add_argument("--validation-split", type=float, default=defaults.validation_split)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--learning-rate", type=within_limits("learning_rate", float), default=defaults.learning_rate)
+    parser.add_argument("--batch-size", type=within_limits("batch_size", int), default=defaults.batch_size)
+    parser.add_argument("--epochs", type=within_limits("epochs", int), default=5)
+    parser.add_argument("--patience", type=within_limits("patience", int), default=defaults.patience)
+    parser.add_argument(
+        "--train-limit",
+        type=within_limits("train_limit", int),
+        default=None,
+        help="train on a random subset of this many images",
+    )
+    parser.add_argument(
+        "--validation-split", type=within_limits("validation_split", float), default=defaults.validation_split
+    )
+    parser.add_argument("--seed", type=within_limits("seed", int), default=defaults.seed)
     parser.add_argument("--mixed-precision", action="store_true", help="bf16/fp16 hidden layers (Keras engine)")
     parser.add_argument("--engine", choices=list(ENGINES), default=defaults.engine)
     parser.add_argument("--db", help="saved-runs database (default $EXPLORER_DATA_DIR/runs.sqlite)")
@@ -168,9 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from core.shallow.calibration import calibrated
     from core.shallow.config import count_params
     from core.shallow.jobs import JobQueue
 
+    # Timed on a few real batches of the engine that will train, in this process (Keras is
+    # imported for training anyway); the JSON puts it beside the measured seconds per epoch.
+    timing = calibrated(config)
+    estimated = timing.seconds_per_epoch(config)
+    print(f"Estimated {format_duration(estimated)} per epoch ({timing.engine} engine, timed here)", file=sys.stderr)
     queue = JobQueue(store=store)
     job = queue.submit(config)
     previous = signal.getsignal(signal.SIGINT)
@@ -202,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "test_precision": run.test_precision,
         "test_recall": run.test_recall,
         "seconds_per_epoch": run.seconds_per_epoch,
+        "estimated_seconds_per_epoch": estimated,
         "duration_s": run.duration_s,
         "device": run.device,
         "engine": run.engine,

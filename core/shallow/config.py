@@ -69,6 +69,48 @@ ENGINES = {
 MAX_LAYERS = 3
 MAX_UNITS = 4096
 MAX_EPOCHS = 5000
+MIN_VALIDATION_SPLIT, MAX_VALIDATION_SPLIT = 0.01, 0.5
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The inclusive range [low, high] of one numeric setting, shared by the config, the page and the CLI.
+
+    Attributes:
+        low, high: the smallest and largest value accepted.
+        what: the setting as a sentence starts ("Dropout (the share dropped)").
+        step: the page's widget step (None for integers).
+    """
+
+    low: float
+    high: float
+    what: str
+    step: float | None = None
+
+    def check(self, value) -> None:
+        """Raises ValueError naming the setting and its range when `value` is outside it."""
+        if not self.low <= value <= self.high:
+            raise ValueError(f"{self.what} must be {_number(self.low)} to {_number(self.high)}, not {_number(value)}.")
+
+
+def _number(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+LIMITS = {
+    "hidden_units": Limit(1, MAX_UNITS, "Each hidden layer's neurons"),
+    "dropout": Limit(0.0, 0.99, "Dropout (the share of hidden values dropped)", step=0.01),
+    "learning_rate": Limit(1e-6, 1.0, "The learning rate"),
+    "batch_size": Limit(1, TRAIN_POOL - round(TRAIN_POOL * MIN_VALIDATION_SPLIT), "The batch size"),
+    "epochs": Limit(1, MAX_EPOCHS, "Epochs"),
+    "patience": Limit(1, MAX_EPOCHS, "Patience (epochs without a better validation loss)"),
+    "train_limit": Limit(10, TRAIN_POOL - round(TRAIN_POOL * MIN_VALIDATION_SPLIT), "The training-set size"),
+    "validation_split": Limit(MIN_VALIDATION_SPLIT, MAX_VALIDATION_SPLIT, "The validation split", step=0.01),
+    "seed": Limit(0, 2**31 - 1, "The seed"),
+}
+"""One rule per numeric setting: `TrainingConfig` checks it, the page's widgets take their
+ranges from it, the command line checks it while parsing. Two settings also depend on others:
+the training-set size on the validation split, the batch size on the training-set size."""
 MEMORY_FRACTION = 0.8
 """Refuse settings whose estimated peak memory exceeds this share of the memory available."""
 
@@ -111,20 +153,11 @@ class TrainingConfig:
         if not 1 <= len(self.hidden_units) <= MAX_LAYERS:
             raise ValueError(f"Use 1 to {MAX_LAYERS} hidden layers, not {len(self.hidden_units)}.")
         for units in self.hidden_units:
-            if not 1 <= units <= MAX_UNITS:
-                raise ValueError(f"Each hidden layer needs 1 to {MAX_UNITS} neurons, not {units}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"Dropout must be at least 0 and below 1 (it is the share dropped), not {self.dropout}.")
-        if not 0.0 < self.learning_rate <= 1.0:
-            raise ValueError(f"The learning rate must be above 0 and at most 1, not {self.learning_rate}.")
-        if not 1 <= self.epochs <= MAX_EPOCHS:
-            raise ValueError(f"Epochs must be 1 to {MAX_EPOCHS}, not {self.epochs}.")
-        if self.patience < 1:
-            raise ValueError(f"Patience must be at least 1 epoch, not {self.patience}.")
-        if not 0.01 <= self.validation_split <= 0.5:
-            raise ValueError(f"The validation split must be 0.01 to 0.5, not {self.validation_split}.")
+            LIMITS["hidden_units"].check(units)
+        for name in ("dropout", "learning_rate", "epochs", "patience", "validation_split", "seed"):
+            LIMITS[name].check(getattr(self, name))
         pool = self.train_pool
-        if self.train_limit is not None and not 10 <= self.train_limit <= pool:
+        if self.train_limit is not None and not LIMITS["train_limit"].low <= self.train_limit <= pool:
             raise ValueError(
                 f"The training-set size must be 10 to {pool:,} images (the {pool:,} left after the "
                 f"{self.validation_split:.0%} validation split), not {self.train_limit}."

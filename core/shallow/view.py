@@ -102,18 +102,48 @@ def config_from_query(
                 parsed[field] = _parse_value(field, params[key])
             except ValueError:
                 problems.append(f"Ignored `{key}={params[key]}` from the link: not a valid value.")
+    config, clashes = apply_settings(parsed, defaults)
+    problems += [
+        f"Ignored `{QUERY_KEYS[field]}={params[QUERY_KEYS[field]]}` from the link: {error}" for field, error in clashes
+    ]
+    return config, problems
+
+
+def config_from_saved(
+    data: Mapping, run_id: int, defaults: TrainingConfig = PAGE_DEFAULT
+) -> tuple[TrainingConfig, list[str]]:
+    """A saved run's settings for the form, keeping the defaults for any the current limits refuse.
+
+    An old run may hold a value the rules no longer accept (they were looser once); the rest of
+    its settings still load, and each refused one gets a message, as a link's do.
+    """
+    known = {field: value for field, value in data.items() if field in QUERY_KEYS}
+    if "hidden_units" in known:
+        known["hidden_units"] = tuple(known["hidden_units"])
+    config, clashes = apply_settings(known, defaults)
+    return config, [
+        f"Kept the page's {field} instead of run #{run_id}'s `{data[field]}`: {error}" for field, error in clashes
+    ]
+
+
+def apply_settings(values: Mapping, defaults: TrainingConfig) -> tuple[TrainingConfig, list[tuple[str, str]]]:
+    """`defaults` with `values` applied: all together when they fit, else one by one, in QUERY_KEYS order.
+
+    Returns:
+        The configuration, and (field, reason) for each value that could not be applied.
+    """
     try:
-        return defaults.replace(**parsed), problems
+        return defaults.replace(**values), []
     except ValueError:
         pass
     # Some values clash or are out of range: keep every one that works on its own.
-    config = defaults
-    for field, value in parsed.items():
+    config, refused = defaults, []
+    for field, value in values.items():
         try:
             config = config.replace(**{field: value})
         except ValueError as error:
-            problems.append(f"Ignored `{QUERY_KEYS[field]}={params[QUERY_KEYS[field]]}` from the link: {error}")
-    return config, problems
+            refused.append((field, str(error)))
+    return config, refused
 
 
 def neuron_preset_label(units: int) -> str:

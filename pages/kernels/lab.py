@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import kernels
 from core.cache import MIB, ByteBoundedCache, fingerprint
-from core.images import ImageError, load_image
+from core.images import ImageError, for_display, load_image
 from pages._shared import ASSETS, asset_text
 
 SAMPLES = {"Chelsea the cat": "chelsea.jpg", "Coffee cup": "coffee.jpg", "Astronaut": "astronaut.jpg"}
@@ -138,11 +138,11 @@ picture, limit = kernels.to_display(response, scaling)
 
 before, after = st.columns(2)
 before.image(
-    kernels.to_gray(photo) if color == "gray" else photo,
+    for_display(kernels.to_gray(photo) if color == "gray" else photo),
     caption=f"Input: {photo.shape[1]}x{photo.shape[0]} on screen, photo {full_shape[1]}x{full_shape[0]}",
     width="stretch",
 )
-after.image(picture, caption=f"Output: {kernels.summarize(response, scaling, limit)}", width="stretch")
+after.image(for_display(picture), caption=f"Output: {kernels.summarize(response, scaling, limit)}", width="stretch")
 after.download_button(
     "Download the result (PNG, full resolution)",
     data=lambda: kernels.render_png(
@@ -194,7 +194,9 @@ with st.expander("Cross-correlation, not convolution"):
         flip_left.markdown("**The flipped kernel that convolution uses**")
         flip_left.dataframe(grid(flipped))
         convolved = respond(photo, as_key(flipped), settings)
-        flip_right.image(kernels.to_display(convolved, scaling, limit)[0], caption="Convolution (kernel flipped)")
+        flip_right.image(
+            for_display(kernels.to_display(convolved, scaling, limit)[0]), caption="Convolution (kernel flipped)"
+        )
 
 st.subheader("From hand-made to learned")
 learned = stem_filters()
@@ -214,5 +216,5 @@ filter_left, filter_right = st.columns([1, 2])
 filter_left.image(kernels.enlarge(kernels.filter_picture(learned[:, :, :, number]), 150), caption=f"Filter {number}")
 stem = kernels.correlate_channels(photo, learned[:, :, :, number], "same", 2)
 filter_right.image(
-    kernels.to_display(stem, "signed")[0], caption="On the photo, stride 2, as the network's first layer"
+    for_display(kernels.to_display(stem, "signed")[0]), caption="On the photo, stride 2, as the network's first layer"
 )

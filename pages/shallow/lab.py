@@ -1,9 +1,12 @@
 """Shallow-net lab: set neurons, dropout and activation, and watch the article's network learn live."""
 
+from dataclasses import asdict
+
 import streamlit as st
 
 from core.device import describe_device
-from core.shallow.config import check_affordable, format_duration
+from core.shallow.calibration import Calibration, calibrate_in_subprocess, speed_key
+from core.shallow.config import TrainingConfig, check_affordable, format_duration
 from pages._shared import asset_text
 from pages.shallow import jobs, settings
 from pages.shallow.replay import replay_panel
@@ -18,6 +21,12 @@ with st.expander("What the article's network is, and why it is (almost) linear")
 train_tab, runs_tab = st.tabs(["Train", "Saved runs"], key="sn_tab", on_change="rerun")
 
 
+@st.cache_data(max_entries=256, show_spinner="Timing a few batches on this machine (once per setting)...")
+def timed(speed_settings: dict) -> dict:
+    """A few real batches of the engine that would train these settings, timed in a short-lived process."""
+    return asdict(calibrate_in_subprocess(TrainingConfig.from_dict(speed_settings)))
+
+
 def estimate_panel(config, has_gpu: bool) -> bool:
     """Parameters, memory and time on this machine before anything runs; False when refused."""
     try:
@@ -25,18 +34,23 @@ def estimate_panel(config, has_gpu: bool) -> bool:
     except ValueError as error:
         st.error(str(error))
         return False
+    try:
+        seconds, how = Calibration(**timed(speed_key(config).to_dict())).seconds_per_epoch(config), "timed"
+    except RuntimeError as error:
+        seconds, how = cost.seconds_per_epoch, f"a first guess ({error})"
     columns = st.columns(4)
     columns[0].metric("Parameters", f"{cost.params:,}")
     columns[1].metric(
         "Memory", f"{cost.memory_bytes / 2**30:.2f} GiB", help=f"{cost.memory_available / 2**30:.1f} GiB free"
     )
-    columns[2].metric("Per epoch (estimate)", format_duration(cost.seconds_per_epoch))
-    columns[3].metric("Whole run, at most", format_duration(cost.seconds_per_epoch * config.epochs))
+    columns[2].metric("Per epoch (estimate)", format_duration(seconds))
+    columns[3].metric("Whole run, at most", format_duration(seconds * config.epochs))
     device = describe_device()
     where = ", ".join(device.gpus) if has_gpu else f"the CPU ({device.cpu_cores} cores, {device.cpu_model})"
     st.caption(
-        f"Trains on {where} with the **{cost.engine}** engine. The estimate is a first guess; the live panel "
-        "measures the real speed from the first batches. Early stopping may end the run sooner."
+        f"Trains on {where} with the **{cost.engine}** engine. The estimate is "
+        + ("timed on a few real batches of that engine here, once per setting" if how == "timed" else how)
+        + "; the live panel measures the real speed as it trains. Early stopping may end the run sooner."
     )
     return True
 

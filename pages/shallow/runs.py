@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import streamlit as st
 
 from core.shallow import charts, view
-from core.shallow.config import TrainingConfig, article_results
+from core.shallow.config import article_results
 from core.shallow.runs import RunStoreError
 from pages._shared import is_presentation
 from pages.shallow.jobs import run_store
@@ -24,8 +25,11 @@ def _delete(run_id: int) -> None:
     st.session_state.sn_open_run = None
 
 
-def _use_settings(config: dict) -> None:
-    load(TrainingConfig.from_dict(config))
+def _use_settings(config: dict, run_id: int) -> None:
+    settings, problems = view.config_from_saved(config, run_id)
+    load(settings)
+    st.session_state.sn_config = settings.to_dict()
+    st.session_state.sn_link_problems = problems
     st.session_state.sn_tab = "Train"
 
 
@@ -52,7 +56,11 @@ def open_run(runs) -> None:
     ids = [run.run_id for run in runs]
     if "sn_open_run" not in st.session_state:
         linked = st.query_params.get("run", "")
-        st.session_state.sn_open_run = int(linked) if linked.isdigit() and int(linked) in ids else None
+        # Only ASCII digits: "²".isdigit() is true, yet int("²") raises.
+        run_id = int(linked) if re.fullmatch(r"[0-9]{1,18}", linked) else None
+        if linked and run_id not in ids:
+            st.warning(f"Ignored `run={linked}` from the link: there is no saved run with that number.")
+        st.session_state.sn_open_run = run_id if run_id in ids else None
     elif st.session_state.sn_open_run not in ids:
         st.session_state.sn_open_run = None
     titles = {run.run_id: view.run_title(run) for run in runs}
@@ -87,7 +95,7 @@ def open_run(runs) -> None:
         on_click="ignore",
         icon=":material/download:",
     )
-    buttons[2].button("Use these settings", on_click=_use_settings, args=(run.config,), icon=":material/tune:")
+    buttons[2].button("Use these settings", on_click=_use_settings, args=(run.config, run_id), icon=":material/tune:")
     with buttons[3].popover("Delete", icon=":material/delete:"):
         st.button(f"Yes, delete run #{run_id} and its model", on_click=_delete, args=(run_id,), type="primary")
     if "sn_delete_error" in st.session_state:

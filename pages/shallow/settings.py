@@ -14,8 +14,8 @@ from core.shallow.config import (
     ACTIVATIONS,
     ARCHITECTURES,
     ENGINES,
+    LIMITS,
     MAX_LAYERS,
-    MAX_UNITS,
     OPTIMIZERS,
     TrainingConfig,
     article_results,
@@ -103,6 +103,12 @@ def presets() -> None:
     st.caption(f"AlexNet reaches **{alexnet:.2%}** on Fashion-MNIST (Ma et al., as the article cites it).")
 
 
+def limits(name: str) -> tuple:
+    """A widget's min, max (and step, for fractions) from the configuration's own rule, `LIMITS`."""
+    limit = LIMITS[name]
+    return (limit.low, limit.high) if limit.step is None else (limit.low, limit.high, limit.step)
+
+
 def _choices(options: tuple, current) -> list:
     """A fixed list of choices with the current value added, so a shared link's value is kept."""
     return sorted({*options, current})
@@ -116,7 +122,7 @@ def settings_form(has_gpu: bool) -> TrainingConfig | None:
         "Architecture", list(ARCHITECTURES), format_func=ARCHITECTURE_NAMES.get, key="sn_architecture", horizontal=True
     )
     network.caption(ARCHITECTURES[architecture])
-    layers = network.segmented_control("Hidden layers", [1, 2, 3], key="sn_layers", required=True)
+    layers = network.segmented_control("Hidden layers", list(range(1, MAX_LAYERS + 1)), key="sn_layers", required=True)
     network.pills(
         "Quick pick: neurons in every layer (share of the 784 pixels)",
         view.NEURON_PRESETS,
@@ -125,13 +131,13 @@ def settings_form(has_gpu: bool) -> TrainingConfig | None:
         on_change=_pick_units,
     )
     units = tuple(
-        column.number_input(f"Neurons, layer {layer}", 1, MAX_UNITS, key=f"sn_units_{layer}")
+        column.number_input(f"Neurons, layer {layer}", *limits("hidden_units"), key=f"sn_units_{layer}")
         for layer, column in zip(range(1, layers + 1), network.columns(layers), strict=True)
     )
     activation = network.selectbox(
         "Activation", list(ACTIVATIONS), format_func=lambda name: ACTIVATIONS[name][0], key="sn_activation"
     )
-    dropout = network.slider("Dropout (share of hidden values dropped)", 0.0, 0.95, step=0.05, key="sn_dropout")
+    dropout = network.slider("Dropout (share of hidden values dropped)", *limits("dropout"), key="sn_dropout")
 
     training.markdown("**Training**")
     optimizer = training.selectbox(
@@ -146,18 +152,20 @@ def settings_form(has_gpu: bool) -> TrainingConfig | None:
     batch_size = training.select_slider(
         "Batch size", _choices(BATCH_SIZES, st.session_state.sn_batch_size), key="sn_batch_size"
     )
-    epochs = training.number_input("Epochs (at most)", 1, 5000, key="sn_epochs")
+    epochs = training.number_input("Epochs (at most)", *limits("epochs"), key="sn_epochs")
     patience = training.number_input(
-        "Patience (epochs without a better validation loss before stopping)", 1, 5000, key="sn_patience"
+        "Patience (epochs without a better validation loss before stopping)", *limits("patience"), key="sn_patience"
     )
 
     data.markdown("**Data and engine**")
     subset = data.toggle("Train on a subset", key="sn_subset")
-    train_limit = data.number_input("Training images", 10, 54000, key="sn_train_limit", disabled=not subset)
-    validation_split = data.number_input(
-        "Validation share of the 60,000 training images", 0.01, 0.5, step=0.01, key="sn_validation_split"
+    train_limit = data.number_input(
+        "Training images", *limits("train_limit"), key="sn_train_limit", disabled=not subset
     )
-    seed = data.number_input("Seed", 0, 2**31 - 1, key="sn_seed")
+    validation_split = data.number_input(
+        "Validation share of the 60,000 training images", *limits("validation_split"), key="sn_validation_split"
+    )
+    seed = data.number_input("Seed", *limits("seed"), key="sn_seed")
     engine = data.selectbox(
         "Engine", list(ENGINES), key="sn_engine", help=" · ".join(f"**{k}**: {v}" for k, v in ENGINES.items())
     )

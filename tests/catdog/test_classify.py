@@ -319,3 +319,22 @@ def test_cli_empty_folder_is_an_error(tmp_path, capsys):
     """A folder without images exits 1 with a message instead of printing nothing."""
     assert classify.main([str(tmp_path)]) == 1
     assert "No image files" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("width", "height"), [(8000, 2), (2, 8000), (1, 1), (3, 3), (2, 1), (100000, 1)])
+def test_outline_crop_handles_every_size_the_loader_accepts(width, height):
+    """Very flat, very tall and one-pixel images get a frame of at least one pixel and a displayable size."""
+    image = np.full((height, width, 3), 200, np.uint8)
+    outlined = outline_crop(image, centre_box(width, height))
+    assert max(outlined.shape[:2]) <= 1460 and max(outlined.shape[:2]) <= 8 * min(outlined.shape[:2])
+    assert (outlined == np.array([255, 215, 0], np.uint8)).all(axis=-1).any()
+
+
+def test_outline_crop_scales_a_big_photo_and_its_box_together():
+    """A 2920x1460 photo is shown at 1460x730 with the centre square framed at half its coordinates."""
+    image = np.full((1460, 2920, 3), 200, np.uint8)
+    outlined = outline_crop(image, centre_box(2920, 1460))  # (821.25, 91.25, 2098.75, 1368.75)
+    assert outlined.shape == (730, 1460, 3)
+    assert outlined[365, 100].tolist() == [90, 90, 90]  # dimmed, left of the square
+    assert outlined[365, 730].tolist() == [200, 200, 200]  # inside
+    assert outlined[365, 411].tolist() == [255, 215, 0]  # the frame at 821.25 / 2

@@ -146,3 +146,33 @@ def test_a_large_png_is_kept_at_display_size_in_the_shared_cache():
     assert width * height <= DISPLAY_PIXELS and (width, height) == (836, 627)
     assert cache.sizes()[fingerprint(data)] < 2.5 * 2**20 < picture.nbytes / 8  # 1.6 MB image, 0.25 MB features
     assert cache.bytes_held <= cache.max_bytes
+
+
+def odd_png(width: int, height: int) -> bytes:
+    pixels = np.random.default_rng(width * 7 + height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+ODD_SIZES = [(8000, 2), (2, 8000), (1, 1), (3, 3), (2, 1), (100000, 1)]
+
+
+def test_very_flat_tall_or_tiny_photos_each_get_a_card():
+    """8000x2, 2x8000, 1x1, 3x3, 2x1 and 100000x1 uploads each get a verdict and both pictures,
+    and the cat uploaded after them still gets its own."""
+    at = AppTest.from_file(PAGE, default_timeout=240).run()
+    uploader = at.file_uploader[0]
+    for width, height in ODD_SIZES:
+        uploader.upload(f"{width}x{height}.png", odd_png(width, height), "image/png")
+    uploader.upload("chelsea.jpg", photo("cat_chelsea.jpg"), "image/jpeg")
+    at.run()
+    assert not at.exception and not at.error
+    titles = [header.value.rsplit(":", 1)[0] for header in at.subheader]
+    assert titles == [f"{width}x{height}.png" for width, height in ODD_SIZES] + ["chelsea.jpg"]
+    assert at.subheader[-1].value == "chelsea.jpg: CAT"
+    captions = " ".join(caption.value for caption in at.caption)
+    for width, height in ODD_SIZES:
+        assert f"Decoded at {width}x{height}; the yellow square is kept." in captions
+    # Per card: the heatmap overlay, the outlined photo and the 224x224 input.
+    assert len(at.get("image")) == 3 * (len(ODD_SIZES) + 1)

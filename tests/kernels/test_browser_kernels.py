@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
 from browser_helpers import screenshot_whole_page, wait_until_idle
+from PIL import Image
 
 pytestmark = pytest.mark.browser
 
@@ -54,3 +58,28 @@ def test_switching_kernel_and_uploading_a_broken_file(app_server, page, artifact
     page.get_by_text("is not an image file we can read").wait_for(timeout=SETTLE_MS)
     assert "Kernel lab" in page.inner_text("body")
     screenshot_whole_page(page, artifacts_dir / "kernels-bad-upload.png")
+
+
+def odd_png(width: int, height: int) -> bytes:
+    pixels = np.random.default_rng(width * 7 + height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_very_flat_tall_and_tiny_uploads_are_filtered(app_server, page, artifacts_dir):
+    """Each of an 8000x2, 2x8000, 1x1, 3x3, 2x1 and 100000x1 upload is filtered and drawn, no traceback."""
+    open_kernel_lab(page, app_server.url)
+    page.get_by_test_id("stButtonGroup").get_by_text("Upload", exact=True).click()
+    for width, height in [(8000, 2), (2, 8000), (1, 1), (3, 3), (2, 1), (100000, 1)]:
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+            files=[{"name": f"{width}x{height}.png", "mimeType": "image/png", "buffer": odd_png(width, height)}]
+        )
+        page.get_by_text(f"photo {width}x{height}").wait_for(timeout=SETTLE_MS)
+        wait_until_idle(page)
+        assert page.get_by_test_id("stException").count() == 0
+        assert "Sum of the products" in page.inner_text("body")
+        images = page.locator('[data-testid="stImage"] img')
+        for index in range(2):
+            assert images.nth(index).evaluate("img => img.decode().then(() => img.naturalWidth > 0)")
+        screenshot_whole_page(page, artifacts_dir / f"kernels-{width}x{height}.png")

@@ -236,3 +236,26 @@ def test_a_large_upload_is_shared_at_display_size_and_the_caches_stay_within_the
     assert len(responses) >= 6 and max(responses.sizes().values()) < 1.1 * 720 * 480 * 3 * 4
     for cache in (photos, responses):
         assert cache.bytes_held <= cache.max_bytes
+
+
+@pytest.mark.parametrize(("width", "height"), [(8000, 2), (2, 8000), (1, 1), (3, 3), (2, 1), (100000, 1)])
+def test_very_flat_tall_or_tiny_uploads_are_filtered_or_explained(width, height):
+    """An 8000x2, 2x8000, 1x1, 3x3, 2x1 or 100000x1 upload is filtered in 'same' mode, with every
+    picture drawn; 'valid' mode, which leaves no pixels for most of them, says so instead of crashing."""
+    at = run_page()
+    at.segmented_control(key="source").set_value("Upload").run()
+    pixels = np.random.default_rng(width + height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    at.file_uploader(key="upload").set_value((f"{width}x{height}.png", png_bytes(pixels), "image/png")).run()
+    assert not at.exception and not at.error
+    scale = min(1.0, kernels.DISPLAY_MAX_SIDE / max(width, height))
+    on_screen = f"{max(1, round(width * scale))}x{max(1, round(height * scale))} on screen"
+    captions = [caption for image in at.get("image") for caption in image.captions]
+    assert f"Input: {on_screen}, photo {width}x{height}" in captions
+    assert any(caption.startswith("Output: ") for caption in captions)
+    assert "Sum of the products" in shown_text(at)
+    at.radio(key="mode").set_value("valid").run()
+    assert not at.exception
+    if min(width, height) < 3:
+        assert "leaves no output pixels" in at.error[0].value
+    else:
+        assert not at.error

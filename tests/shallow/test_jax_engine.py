@@ -151,13 +151,13 @@ def test_an_epoch_runs_in_chunks_and_stops_when_asked(monkeypatch):
 def test_a_partial_last_batch_is_trained():
     """35 images in batches of 16 train 16 + 16 + 3: the epoch's loss averages all 35."""
     images, labels = np.random.default_rng(2).random((35, 784), dtype=np.float32), np.arange(35) % 10
-    config = TrainingConfig(architecture="mlp", hidden_units=(4,), dropout=0.0, batch_size=16, learning_rate=1e-9)
+    config = TrainingConfig(architecture="mlp", hidden_units=(4,), dropout=0.0, batch_size=16, learning_rate=1e-6)
     engine = JaxEngine(config, build_model(config).get_weights())
     indexes = []
     loss, accuracy = engine.train_epoch(images, labels, lambda index, *rest: indexes.append(index))
     assert indexes[-1] == 2 and engine.step == 3
-    reference_loss, reference_accuracy = engine.evaluate(images, labels)  # A rate of 1e-9 barely moves it.
-    assert loss == pytest.approx(reference_loss, rel=1e-4) and accuracy == pytest.approx(reference_accuracy)
+    reference_loss, reference_accuracy = engine.evaluate(images, labels)  # A rate of 1e-6 barely moves it.
+    assert loss == pytest.approx(reference_loss, rel=1e-3) and accuracy == pytest.approx(reference_accuracy)
 
 
 def test_auto_picks_jax_on_a_gpu_and_never_on_a_cpu(monkeypatch):

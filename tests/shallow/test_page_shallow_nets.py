@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.labs import ROOT
+from core.shallow import view
 from core.shallow.jobs import default_queue
 
 PAGE = str(ROOT / "pages" / "shallow" / "lab.py")
@@ -198,3 +200,100 @@ def test_an_unwritable_data_folder_gives_a_message_on_start_and_saved_runs(tmp_p
         assert not at.exception
         assert any("EXPLORER_DATA_DIR" in error.value for error in at.error)
     assert queue.active() == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "widget", "kept"),
+    [
+        ("dropout", "0.995", "sn_dropout", 0.8),
+        ("patience", "6000", "sn_patience", 50),
+        ("seed", "-1", "sn_seed", 0),
+        ("units", "5000", "sn_units_1", 78),
+        ("val", "0.7", "sn_validation_split", 0.1),
+        ("images", "59500", "sn_train_limit", 5000),
+    ],
+)
+def test_an_out_of_range_link_value_gets_the_link_warning(key, value, widget, kept):
+    """A link value outside the setting's range is named in the page's link warning, with the range,
+    and the widget keeps the page's default instead of crashing or silently changing it."""
+    at = open_page(**{key: value})
+    assert not at.exception
+    warnings = [warning.value for warning in at.warning]
+    assert any(f"`{key}={value}` from the link" in warning and " to " in warning for warning in warnings), warnings
+    assert at.number_input(key=widget).value == kept if widget != "sn_dropout" else at.slider(key=widget).value == kept
+
+
+def test_every_value_the_config_accepts_fits_its_widget():
+    """Dropout 0.96 and 0.99, patience 5000, the largest seed and the largest subset open without a warning."""
+    at = open_page(dropout="0.96", patience="5000", seed=str(2**31 - 1), images="59400", val="0.01")
+    assert not at.exception and not at.warning
+    assert at.slider(key="sn_dropout").value == 0.96
+    assert at.number_input(key="sn_patience").value == 5000
+    assert at.number_input(key="sn_seed").value == 2**31 - 1
+    assert at.number_input(key="sn_train_limit").value == 59400
+    assert not open_page(dropout="0.99").exception
+
+
+@pytest.mark.parametrize("linked", ["²", "٣", "-4", "99999999999999999999999", "x"])
+def test_a_run_link_that_names_no_saved_run_is_reported(linked):
+    """?run=² (a digit to isdigit() that int() refuses) and other bad run numbers give a warning on Saved runs."""
+    default_queue().run_store().start_run(label="a run", config={}, params=1, engine="numpy", device="cpu")
+    at = open_page(run=linked)
+    at.session_state["sn_tab"] = "Saved runs"
+    at.run()
+    assert not at.exception
+    assert any(f"`run={linked}`" in warning.value for warning in at.warning)
+    assert at.selectbox(key="sn_open_run").value is None
+
+
+def test_use_these_settings_loads_a_saved_run_and_reports_values_out_of_range():
+    """ "Use these settings" on a run saved with dropout 0.97 loads it; a patience of 6000 (an older,
+    looser rule) is reported with the range and the page's own patience is kept."""
+    config = view.PAGE_DEFAULT.replace(dropout=0.97).to_dict() | {"patience": 6000}
+    run_id = (
+        default_queue().run_store().start_run(label="old run", config=config, params=1, engine="numpy", device="cpu")
+    )
+    at = open_page(run=str(run_id))
+    at.session_state["sn_tab"] = "Saved runs"
+    at.run()
+    next(button for button in at.button if button.label == "Use these settings").click().run()
+    assert not at.exception
+    assert at.slider(key="sn_dropout").value == 0.97
+    assert at.number_input(key="sn_patience").value == view.PAGE_DEFAULT.patience
+    assert any(f"run #{run_id}" in warning.value and "1 to 5,000" in warning.value for warning in at.warning)
+
+
+def test_the_estimate_is_the_timed_engine_times_the_batches_of_an_epoch(monkeypatch):
+    """With a step timed at 0.5 s, the page default (5,000 images in batches of 128: 40 steps, plus 6,000
+    validation images at 1 ms: 20 s + 6 s) shows 26 s per epoch and 9 min for its 20 epochs, and says so."""
+    from core.shallow import calibration
+
+    asked = []
+
+    def timed(config, timeout=300):
+        asked.append(config)
+        return calibration.Calibration("numpy", 0.5, 1e-3, 1.0)
+
+    monkeypatch.setattr(calibration, "calibrate_in_subprocess", timed)
+    st.cache_data.clear()  # The page caches timings per setting for the server's life.
+    at = open_page()
+    assert not at.exception
+    assert metric(at, "Per epoch (estimate)") == "26 s"
+    assert metric(at, "Whole run, at most") == "9 min"  # 520 s
+    assert "timed on a few real batches of that engine here" in shown_text(at)
+    assert asked and all(config == calibration.speed_key(view.PAGE_DEFAULT) for config in asked)
+
+
+def test_the_first_guess_stands_in_when_timing_fails(monkeypatch):
+    """If the timing process fails, the page still shows an estimate and says it is a first guess, and why."""
+    from core.shallow import calibration
+
+    def fails(config, timeout=300):
+        raise RuntimeError("Timing a few batches failed: out of memory")
+
+    monkeypatch.setattr(calibration, "calibrate_in_subprocess", fails)
+    st.cache_data.clear()
+    at = open_page()
+    assert not at.exception
+    assert metric(at, "Per epoch (estimate)")
+    assert "a first guess (Timing a few batches failed: out of memory)" in shown_text(at)

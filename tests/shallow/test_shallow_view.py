@@ -49,7 +49,7 @@ def test_bad_values_in_a_link_are_named_and_the_rest_is_kept():
     assert config.dropout == view.PAGE_DEFAULT.dropout
     assert len(problems) == 2
     assert any("units=78,x" in problem for problem in problems)
-    assert any("dropout=1.5" in problem and "below 1" in problem for problem in problems)
+    assert any("dropout=1.5" in problem and "0 to 0.99" in problem for problem in problems)
 
 
 def test_settings_that_only_work_together_are_read_together():

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from core.shallow.__main__ import build_parser
+from core.shallow.config import LIMITS, TrainingConfig
 from core.shallow.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,11 +58,14 @@ def test_training_prints_the_promised_json(tmp_path):
         "test_precision",
         "test_recall",
         "seconds_per_epoch",
+        "estimated_seconds_per_epoch",
         "device",
         "run_id",
     ):
         assert key in output
     assert output["params"] == 54_904 and output["epochs_run"] == 2 and output["test_accuracy"] > 0.4
+    assert output["estimated_seconds_per_epoch"] > 0
+    assert "per epoch (numpy engine, timed here)" in result.stderr
     assert "epoch 2:" in result.stderr
     listing = cli("--list", db=tmp_path / "runs.sqlite").stdout
     assert "7 neurons, none, dropout 0.5" in listing and "finished" in listing
@@ -146,3 +151,43 @@ def test_ctrl_c_before_the_first_batch_says_nothing_was_saved(tmp_path, monkeypa
     code = train.main(["--neurons", "7", "--epochs", "1", "--train-limit", "300", "--db", str(tmp_path / "r.sqlite")])
     assert code == 1 and "nothing was saved" in capsys.readouterr().err
     assert RunStore(tmp_path / "r.sqlite").list_runs() == []
+
+
+OPTIONS = {
+    "hidden_units": "--neurons",
+    "dropout": "--dropout",
+    "learning_rate": "--learning-rate",
+    "batch_size": "--batch-size",
+    "epochs": "--epochs",
+    "patience": "--patience",
+    "train_limit": "--train-limit",
+    "validation_split": "--validation-split",
+    "seed": "--seed",
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_each_numeric_option_is_checked_against_the_configs_limit_while_parsing(name, capsys):
+    """Every numeric option accepts its limit's two ends and refuses just outside them, at parsing,
+    with the same rule (and words) that TrainingConfig uses."""
+    limit = LIMITS[name]
+    nudge = 1 if isinstance(limit.low, int) else limit.low / 10 or 0.001
+    for value in (limit.low, limit.high):
+        args = build_parser().parse_args([OPTIONS[name], str(value)])
+        assert getattr(args, "neurons" if name == "hidden_units" else name) in (value, [value])
+    for value in (limit.low - nudge, limit.high + nudge):
+        with pytest.raises(SystemExit) as stopped:
+            build_parser().parse_args([OPTIONS[name], str(value)])
+        assert stopped.value.code == 2
+        message = capsys.readouterr().err
+        assert f"argument {OPTIONS[name]}: {limit.what} must be" in message
+        with pytest.raises(ValueError, match=limit.what.split(" (")[0].replace("(", r"\(")):
+            TrainingConfig(**{name: (value,) if name == "hidden_units" else value})
+
+
+def test_negative_seed_fails_at_parsing_in_one_line(tmp_path):
+    """`--seed -1` exits with status 2 and the seed's range before anything is loaded or trained."""
+    result = cli("--seed", "-1", db=tmp_path / "runs.sqlite", check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: argument --seed: The seed must be 0 to 2,147,483,647, not -1 (see --help)"
+    assert not (tmp_path / "runs.sqlite").exists()
