@@ -1,4 +1,4 @@
-"""The two-product engine for one per-pixel layer with ReLU, LeakyReLU or PReLU.
+"""The two-product engine for one per-pixel layer with ReLU, LeakyReLU, PReLU or ELU.
 
 In the one-layer per-pixel network a hidden value depends only on its pixel's value,
 z[b, p, n] = x[b, p] w[n] + c[n]. ReLU, LeakyReLU and PReLU are linear on each side of zero,
@@ -21,6 +21,12 @@ alpha Q is one product over 2N "neurons" (the rows of Q carry alpha) and the bac
 product over them also gives alpha's gradient:
 
     dLoss/d alpha[p, n] = s * sum_k W[p, n, k] (w[n] (Q_p^T x_p g)[n, k] + c[n] (Q_p^T g)[n, k]).
+
+ELU is not linear below zero, so its slice carries floats: A = m act(z) and D = m act'(z),
+both gathered from (256, N) tables of act and act' and multiplied by the 0/1 mask. The
+forward pass is `A_p @ W_p`; the backward pass one product `[A_p | D_p]^T [x_p g | g]`, whose
+A rows give the output kernel's gradient (A^T g) and whose D rows give the hidden layer's
+(dLoss/dw = s sum W (D^T x g), dLoss/dc = s sum W (D^T g)).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from core.shallow.config import NUM_CLASSES, PIXELS, TrainingConfig
 from core.shallow.dense_engine import activate
 from core.shallow.engines import NumpyOptimizer, NumpyPerPixelEngine, output_layer, softmax
 
-PIECEWISE_LINEAR = ("relu", "leaky_relu", "prelu")
+ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu")
 LEAKY_CODES = (3, 10)
 """LeakyReLU's per-value byte: 10 x slope (0.3 -> 3, 1 -> 10); the engine scales by 1/10."""
 LEVELS = 256
@@ -39,11 +45,11 @@ LEVELS = 256
 
 
 def fits_piecewise_engine(config: TrainingConfig) -> bool:
-    """One per-pixel hidden layer with ReLU, LeakyReLU or PReLU, in float32."""
+    """One per-pixel hidden layer with ReLU, LeakyReLU, PReLU or ELU, in float32."""
     return (
         config.architecture == "article"
         and len(config.hidden_units) == 1
-        and config.activation in PIECEWISE_LINEAR
+        and config.activation in ACTIVATIONS
         and not config.mixed_precision
     )
 
@@ -80,9 +86,10 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
 
     def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2):
         if not fits_piecewise_engine(config):
-            raise ValueError("The piecewise engine needs one per-pixel layer with ReLU, LeakyReLU or PReLU.")
+            raise ValueError("The piecewise engine needs one per-pixel layer with ReLU, LeakyReLU, PReLU or ELU.")
         self.activation = config.activation
         self.prelu = config.activation == "prelu"
+        self.elu = config.activation == "elu"
         expected = 5 if self.prelu else 4
         if len(weights) != expected:
             raise ValueError(f"Expected {expected} weight arrays for {config.activation}, got {len(weights)}.")
@@ -92,9 +99,11 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
         self.config = config
         self.set_weights(weights)
         self.optimizer = NumpyOptimizer(config, [w.shape for w in self.weights])
-        # Bytes per value: PReLU keeps P and Q side by side.
-        self.values_per_unit = 2 if self.prelu else 1
-        width = self.units * self.values_per_unit
+        # Bytes kept per value (PReLU: P and Q side by side), and float32 values per value
+        # in the products (PReLU: P and Q; ELU: m act(z) and m act'(z)).
+        self.code_width = self.units * (2 if self.prelu else 1)
+        width = self.units * (2 if self.prelu or self.elu else 1)
+        self.float_width = width
         self.chunk = max(1, min(PIXELS, (2 << 20) // max(1, config.batch_size * width * 4)))
         self.code_scale = 1.0 / LEAKY_CODES[1] if self.activation == "leaky_relu" else 1.0
 
@@ -122,8 +131,13 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
     def _code_table(self, z: np.ndarray) -> np.ndarray:
         """The byte each (value, neuron) multiplies its 0/1 dropout decision by, from z.
 
-        Shape z.shape, or for PReLU the last axis doubled: [z > 0 | z < 0].
+        Shape z.shape, or for PReLU the last axis doubled: [z > 0 | z < 0]; for ELU the
+        float32 [act(z) | act'(z)] (TensorFlow's derivative: 1 above zero, exp(z) at or below).
         """
+        if self.elu:
+            derivative = np.exp(np.minimum(z, 0))
+            derivative[z > 0] = 1.0
+            return np.concatenate([activate("elu", z, None), derivative], axis=-1)
         if self.activation == "relu":
             return (z > 0).view(np.uint8)
         if self.activation == "leaky_relu":
@@ -248,6 +262,15 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
                 else:
                     keep[...] = True
                 held, keep = codes[start:stop], keep.view(np.uint8)
+                if self.elu:
+                    # m act(z) @ W_p into the products' unweighted half (x_p multiplies the other).
+                    np.copyto(held, keep)
+                    activated = expanded[:width, :, :units]
+                    np.copyto(activated, keep)
+                    activated *= slice_codes[:, :, :units]
+                    products[start:stop, :, :classes] = 0.0
+                    products[start:stop, :, classes:] = np.matmul(activated, out_kernel[start:stop])
+                    continue
                 if self.prelu:
                     np.multiply(keep, slice_codes[:, :, units:], out=held[:, :, units:])
                     np.multiply(keep, slice_codes[:, :, :units], out=held[:, :, :units])
@@ -266,11 +289,31 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
         partial_bias = np.zeros((workers, units), np.float64)
         alpha_grad = np.empty_like(alpha) if self.prelu else None
 
+        def elu_backward(worker: int, start: int, stop: int) -> None:
+            """[m act(z) | m act'(z)]^T [x_p g | g]: the output kernel's gradient from the
+            first, the hidden layer's (through act') from the second."""
+            expanded, sums = buffers["expanded"][worker], buffers["sums"][worker]
+            width = stop - start
+            np.copyto(expanded[:width, :, :units], codes[start:stop])
+            expanded[:width, :, units:] = expanded[:width, :, :units]
+            expanded[:width] *= self._slice_codes(levels, pixels_first, start, stop)
+            np.matmul(expanded[:width].transpose(0, 2, 1), stacked[start:stop], out=sums[:width])
+            weights_slice = out_kernel[start:stop]
+            derivative_sums = sums[:width, units:]
+            partial_kernel[worker] += np.einsum("pnk,pnk->n", derivative_sums[:, :, :classes], weights_slice)
+            partial_bias[worker] += np.einsum("pnk,pnk->n", derivative_sums[:, :, classes:], weights_slice)
+            grad = buffers["grad"][worker][:width]
+            np.multiply(sums[:width, :units, classes:], scale, out=grad)
+            out_kernel_sink(start, stop, grad, buffers["scratch"][worker][:width])
+
         def backward(worker: int) -> None:
             expanded, sums = buffers["expanded"][worker], buffers["sums"][worker]
             grad, scratch = buffers["grad"][worker], buffers["scratch"][worker]
             for start, stop in slices[worker::workers]:
                 width = stop - start
+                if self.elu:
+                    elu_backward(worker, start, stop)
+                    continue
                 np.copyto(expanded[:width], codes[start:stop])
                 # F_p^T [x_p g | g] (for PReLU: P_p^T and Q_p^T of it, stacked).
                 np.matmul(expanded[:width].transpose(0, 2, 1), stacked[start:stop], out=sums[:width])
@@ -311,9 +354,9 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
     def _buffers(self, batch: int) -> dict:
         """Work arrays, allocated once per batch size (the last batch may be smaller)."""
         if batch not in self._buffer_cache:
-            width, pairs = self.units * self.values_per_unit, 2 * NUM_CLASSES
+            width, pairs = self.float_width, 2 * NUM_CLASSES
             self._buffer_cache[batch] = {
-                "kept": np.empty((PIXELS, batch, width), np.uint8),
+                "kept": np.empty((PIXELS, batch, self.code_width), np.uint8),
                 "products": np.empty((PIXELS, batch, pairs), np.float32),
                 "stacked": np.empty((PIXELS, batch, pairs), np.float32),
                 "drawn": [np.empty((self.chunk, batch, self.units), bool) for _ in self.mask_rngs],

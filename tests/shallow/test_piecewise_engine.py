@@ -1,4 +1,4 @@
-"""The two-product engine for ReLU, LeakyReLU and PReLU against the Keras model as reference."""
+"""The two-product engine for ReLU, LeakyReLU, PReLU and ELU against the Keras model as reference."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from core.shallow.config import TrainingConfig, build_model, make_optimizer
 from core.shallow.piecewise_engine import NumpyPiecewiseEngine, fits_piecewise_engine, pixel_levels
 
-ACTIVATIONS = ["relu", "leaky_relu", "prelu"]
+ACTIVATIONS = ["relu", "leaky_relu", "prelu", "elu"]
 
 
 def level_images(count, seed=0):
@@ -81,11 +81,11 @@ def test_gradients_under_a_mask_equal_tensorflow(request, data, dropout, activat
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * scale, err_msg=variable.path)
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-def test_a_given_mask_gives_the_same_gradients_for_any_threads_and_slices(batch, threads):
+@pytest.mark.parametrize("activation, threads", [("prelu", 1), ("prelu", 3), ("elu", 3)])
+def test_a_given_mask_gives_the_same_gradients_for_any_threads_and_slices(batch, activation, threads):
     """The mask handed in is the one used: any worker count and slice size give the same gradients."""
     images, labels = batch
-    config = TrainingConfig(hidden_units=(6,), activation="prelu", dropout=0.8, seed=4)
+    config = TrainingConfig(hidden_units=(6,), activation=activation, dropout=0.8, seed=4)
     weights = random_weights(build_model(config), seed=5)
     _, _, reference, mask = NumpyPiecewiseEngine(config, weights, threads=2).gradients(images, labels)
     engine = NumpyPiecewiseEngine(config, weights, threads=threads)
@@ -97,7 +97,8 @@ def test_a_given_mask_gives_the_same_gradients_for_any_threads_and_slices(batch,
 
 
 @pytest.mark.parametrize(
-    "activation, optimizer", [("relu", "adam"), ("leaky_relu", "rmsprop"), ("prelu", "sgd"), ("prelu", "adam")]
+    "activation, optimizer",
+    [("relu", "adam"), ("leaky_relu", "rmsprop"), ("prelu", "sgd"), ("prelu", "adam"), ("elu", "adam")],
 )
 def test_steps_without_dropout_match_keras(batch, activation, optimizer):
     """With dropout 0, three optimizer steps give Keras' own weights (train_on_batch)."""
@@ -157,7 +158,7 @@ def test_mask_keeps_the_right_share_and_is_seeded(batch):
 
 
 def test_auto_picks_it_for_each_one_layer_piecewise_network():
-    """make_engine with the engine auto resolves to trains ReLU/LeakyReLU/PReLU nets here, no others."""
+    """The engine `auto` resolves to on a CPU trains each one-layer per-pixel net with an activation here."""
     from core.shallow.config import resolve_engine
     from core.shallow.jobs import make_engine
 
@@ -166,10 +167,10 @@ def test_auto_picks_it_for_each_one_layer_piecewise_network():
         engine = make_engine(config, build_model(config), resolve_engine(config))
         assert isinstance(engine, NumpyPiecewiseEngine)
         engine.close()
-    for changes in ({"activation": "elu"}, {"hidden_units": (4, 4)}, {"architecture": "mlp"}):
+    for changes in ({"activation": "none"}, {"hidden_units": (4, 4)}, {"architecture": "mlp"}):
         assert not fits_piecewise_engine(TrainingConfig(hidden_units=(4,), activation="relu").replace(**changes))
-    with pytest.raises(ValueError, match="ReLU, LeakyReLU or PReLU"):
-        NumpyPiecewiseEngine(TrainingConfig(hidden_units=(4,), activation="elu"), [])
+    with pytest.raises(ValueError, match="ReLU, LeakyReLU, PReLU or ELU"):
+        NumpyPiecewiseEngine(TrainingConfig(hidden_units=(4, 4), activation="elu"), [])
 
 
 def fashion_subset(count):
