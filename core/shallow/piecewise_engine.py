@@ -145,12 +145,12 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
             return np.where(z > 0, np.uint8(high), np.uint8(low))
         return np.concatenate([z > 0, z < 0], axis=-1).view(np.uint8)
 
-    def _slice_codes(self, levels, pixels_first, start: int, stop: int) -> np.ndarray:
-        """(slice, batch, N or 2N) codes of pixels start:stop."""
+    def _slice_codes(self, levels, pixels_first, start: int, stop: int, columns=slice(None)) -> np.ndarray:
+        """(slice, batch, N or 2N) codes of pixels start:stop (only `columns` of the table)."""
         kernel, bias = self.weights[0], self.weights[1]
         if levels is not None:
             indices, table = levels
-            return table[indices[start:stop]]
+            return table[:, columns][indices[start:stop]]
         # Any other input: z as Keras computes it (one product, then the bias).
         z = pixels_first[start:stop, :, None] * kernel
         z += bias
@@ -251,7 +251,9 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
             generator = self.mask_rngs[worker].bit_generator
             for start, stop in slices[worker::workers]:
                 width = stop - start
-                slice_codes = self._slice_codes(levels, pixels_first, start, stop)
+                # ELU's forward pass needs act(z) alone, not act'(z).
+                columns = slice(0, units) if self.elu else slice(None)
+                slice_codes = self._slice_codes(levels, pixels_first, start, stop, columns)
                 keep = buffers["drawn"][worker][:width]
                 if given_mask is not None:
                     keep[...] = given_mask[start:stop]
