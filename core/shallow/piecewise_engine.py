@@ -75,7 +75,7 @@ def pixel_levels(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 class NumpyPiecewiseEngine(NumpyPerPixelEngine):
-    """One per-pixel `Dense(N)` with ReLU, LeakyReLU or PReLU, dropout, `Dense(10)`.
+    """One per-pixel `Dense(N)` with ReLU, LeakyReLU, PReLU or ELU, dropout, `Dense(10)`.
 
     Args:
         config: must satisfy `fits_piecewise_engine(config)`.
