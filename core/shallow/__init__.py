@@ -3,6 +3,8 @@
     config.py      `TrainingConfig` (validated settings), parameter counts, estimates, `build_model`
     engines.py     the engines that train a Keras model: Keras `fit`, and the two-product numpy
                    engine for the article's linear network
+    piecewise_engine.py  the two-product engine extended to one layer with ReLU, LeakyReLU,
+                   PReLU or ELU
     dense_engine.py  the numpy engine for every other per-pixel network (and the MLP)
     jax_engine.py  the compiled JAX engine for every network (the GPU path)
     replay.py      replays of real full-length runs

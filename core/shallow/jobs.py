@@ -134,16 +134,20 @@ def _dataset(path: str | None):
 def make_engine(config: TrainingConfig, model, engine_name: str):
     """The engine that trains `model` (the source of truth for its weights) for `config`.
 
-    "numpy" is the two-product per-pixel engine for the article's linear one-layer network
-    and the general numpy engine for every other network; "jax" the compiled JAX engine;
+    "numpy" is the two-product per-pixel engine for the article's linear one-layer network,
+    its piecewise extension for one per-pixel layer with ReLU, LeakyReLU or PReLU, and the
+    general numpy engine for every other network; "jax" the compiled JAX engine;
     "keras" is Keras' own `fit`.
     """
     from core.shallow.dense_engine import NumpyDenseEngine
     from core.shallow.engines import KerasEngine, NumpyPerPixelEngine
+    from core.shallow.piecewise_engine import NumpyPiecewiseEngine, fits_piecewise_engine
 
     threads = min(os.cpu_count() or 1, 4)
     if engine_name == "numpy" and config.fits_numpy_engine:
         return NumpyPerPixelEngine(config, model.get_weights(), threads=threads)
+    if engine_name == "numpy" and fits_piecewise_engine(config):
+        return NumpyPiecewiseEngine(config, model.get_weights(), threads=threads)
     if engine_name == "numpy":
         return NumpyDenseEngine(config, model.get_weights(), threads=threads)
     if engine_name == "jax":
