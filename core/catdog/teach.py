@@ -175,10 +175,22 @@ class Embedded:
     thumbnail: np.ndarray
 
 
+def _small(prepared: Prepared) -> np.ndarray:
+    return np.asarray(Image.fromarray(prepared.pixels).resize((96, 96), Image.Resampling.BILINEAR))
+
+
+def thumbnail(name: str, data: bytes) -> np.ndarray:
+    """A 96x96 picture of what the network sees of a photo (checks the photo on the way).
+
+    Raises:
+        ImageError: the photo cannot be used; the message names it.
+    """
+    return _small(load_for_network(_named_bytes(name, data))[1])
+
+
 def _decode(source) -> tuple[np.ndarray, np.ndarray]:
     image, prepared = load_for_network(source)
-    thumbnail = np.asarray(Image.fromarray(prepared.pixels).resize((96, 96), Image.Resampling.BILINEAR))
-    return views(image, prepared), thumbnail
+    return views(image, prepared), _small(prepared)
 
 
 def embed_photos(classifier: Classifier, photos: list[tuple[str, bytes]], cache: dict | None = None) -> list:
@@ -499,6 +511,40 @@ def _epoch_counter(progress: Progress):
         progress.epoch = epoch
 
     return count
+
+
+def embed_and_train(
+    classifier: Classifier,
+    photos: list[list[tuple[str, bytes]]],
+    class_names: list[str],
+    config: HeadConfig = HeadConfig(),
+    cache: dict | None = None,
+    progress: Progress | None = None,
+) -> tuple[Training, np.ndarray, np.ndarray]:
+    """Embeds each class's photos (cached ones are not embedded again), then trains.
+
+    Args:
+        photos: one list of (name, bytes) per class, in class order.
+
+    Returns:
+        The Training, and the photos' content hashes and labels in training order (to show
+        the misclassified ones).
+
+    Raises:
+        TeachError: a class has no usable photo, or a photo cannot be used (named in the message).
+    """
+    progress = progress or Progress()
+    progress.phase = "embedding photos"
+    flat = [(label, photo) for label, class_photos in enumerate(photos) for photo in class_photos]
+    embedded = embed_photos(classifier, [photo for _, photo in flat], cache)
+    problems = [str(result) for result in embedded if isinstance(result, ImageError)]
+    if problems:
+        raise TeachError(" ".join(problems))
+    labels = np.array([label for label, _ in flat], dtype=int)
+    features = np.stack([item.features for item in embedded]) if embedded else np.zeros((0, len(VIEWS), FEATURES))
+    check_photos(labels, check_class_names(class_names))
+    keys = np.array([content_hash(data) for _, (_, data) in flat])
+    return train(features, labels, class_names, config, progress), keys, labels
 
 
 def learning_curve(
