@@ -19,6 +19,9 @@ PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp"]
 
 
 def curves_chart(loss: list[float], accuracy: list[float]) -> alt.Chart:
+    # While training runs the lists grow in another thread; draw the epochs both have.
+    epochs = min(len(loss), len(accuracy))
+    loss, accuracy = loss[:epochs], accuracy[:epochs]
     frame = pd.DataFrame(
         {"epoch": np.arange(1, len(loss) + 1).repeat(2), "value": np.ravel(np.column_stack([loss, accuracy])),
          "curve": ["training loss", "training accuracy"] * len(loss)}
