@@ -323,6 +323,20 @@ class Progress:
     epochs: int = 0
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
+    listener: object = field(default=None, repr=False, compare=False)
+    """Called with this Progress after each epoch (the training process forwards it)."""
+
+    def notify(self) -> None:
+        if self.listener is not None:
+            self.listener(self)
+
+    def snapshot(self) -> dict:
+        return {"phase": self.phase, "epoch": self.epoch, "epochs": self.epochs,
+                "loss": list(self.loss), "accuracy": list(self.accuracy)}  # fmt: skip
+
+    def update(self, snapshot: dict) -> None:
+        for name, value in snapshot.items():
+            setattr(self, name, value)
 
 
 class HeadTrainer:
@@ -480,6 +494,7 @@ def train(
         progress.epoch = epoch
         progress.loss.append(loss)
         progress.accuracy.append(accuracy)
+        progress.notify()
 
     weights = trainer.fit(np.arange(len(labels)), on_epoch=record)
     head = Head(tuple(class_names), weights, config)
@@ -509,6 +524,7 @@ def train(
 def _epoch_counter(progress: Progress):
     def count(epoch, _loss, _accuracy):
         progress.epoch = epoch
+        progress.notify()
 
     return count
 
@@ -520,11 +536,14 @@ def embed_and_train(
     config: HeadConfig = HeadConfig(),
     cache: dict | None = None,
     progress: Progress | None = None,
+    trainer=None,
 ) -> tuple[Training, np.ndarray, np.ndarray]:
     """Embeds each class's photos (cached ones are not embedded again), then trains.
 
     Args:
         photos: one list of (name, bytes) per class, in class order.
+        trainer: the function that trains (default `train`, in this process; the page passes
+            `core.catdog.teach_worker.train_in_worker`).
 
     Returns:
         The Training, and the photos' content hashes and labels in training order (to show
@@ -544,7 +563,14 @@ def embed_and_train(
     features = np.stack([item.features for item in embedded]) if embedded else np.zeros((0, len(VIEWS), FEATURES))
     check_photos(labels, check_class_names(class_names))
     keys = np.array([content_hash(data) for _, (_, data) in flat])
-    return train(features, labels, class_names, config, progress), keys, labels
+    return (trainer or train)(features, labels, class_names, config, progress=progress), keys, labels
+
+
+def curve_sizes(smallest: int) -> list[int]:
+    """Photos per class for the learning curve: 1, 2, 3, 4, 7, 10, 17, ... (steps of about 1.6x,
+    so a large class costs few fits), and always the largest possible, smallest - 1."""
+    sizes = {size for size in (round(1.6**power) for power in range(12)) if size < smallest}
+    return sorted(sizes | ({smallest - 1} if smallest > 1 else set()))
 
 
 def learning_curve(
@@ -557,7 +583,7 @@ def learning_curve(
 ) -> list[dict]:
     """Held-out accuracy against photos per class: how many photos the head needs.
 
-    For each n from 1 to (smallest class - 1), `repeats` times: n random photos of each class
+    For each n of curve_sizes (1 to the smallest class minus one), `repeats` times: n random photos of each class
     train the head, every other photo is held out and judged on its centre view.
 
     Returns:
@@ -565,8 +591,7 @@ def learning_curve(
         "held_out" (photos judged per repeat)}. Empty when a class has a single photo.
     """
     labels = np.asarray(labels, dtype=int)
-    smallest = int(np.bincount(labels, minlength=num_classes).min())
-    sizes = list(range(1, smallest))
+    sizes = curve_sizes(int(np.bincount(labels, minlength=num_classes).min()))
     if not sizes:
         return []
     progress = progress or Progress()

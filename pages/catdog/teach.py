@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.catdog import teach
+from core.catdog import teach, teach_worker
 from core.images import ImageError
 from pages._shared import ASSETS, asset_text
 from pages.catdog import teach_results
@@ -27,7 +27,7 @@ def _state():
     state.setdefault("teach_thumbs", {})
     state.setdefault("teach_cache", {})
     state.setdefault("teach_errors", [])
-    state.setdefault("teach_round", 0)
+    state.setdefault("teach_round", {})
     return state
 
 
@@ -53,7 +53,8 @@ def _take_input(class_id: int, widget_key: str, camera: bool) -> None:
     else:
         photos = [(upload.name, upload.getvalue()) for upload in value or []]
     add_photos(class_id, photos)
-    _state().teach_round += 1  # New widget keys: the uploader and camera start empty again.
+    rounds = _state().teach_round
+    rounds[class_id] = rounds.get(class_id, 0) + 1  # A new key: this class's uploader and camera start empty.
 
 
 def _remove_photo(class_id: int, key: str) -> None:
@@ -86,14 +87,15 @@ def class_card(item: dict, name: str) -> None:
         count.markdown(f"**{len(photos)} photo{'s' if len(photos) != 1 else ''}**")
         if len(state.teach_classes) > teach.MIN_CLASSES:
             drop.button("Remove class", key=f"teach_drop_{class_id}", on_click=_remove_class, args=(class_id,))
-        upload_key = f"teach_upload_{class_id}_{state.teach_round}"
+        round_ = state.teach_round.get(class_id, 0)
+        upload_key = f"teach_upload_{class_id}_{round_}"
         st.file_uploader(
             f"Photos of {name}", type=PHOTO_TYPES, accept_multiple_files=True, key=upload_key,
             on_change=_take_input, args=(class_id, upload_key, False),
         )  # fmt: skip
         camera, examples = st.columns(2)
         if camera.toggle("Camera", key=f"teach_camera_{class_id}"):
-            snap_key = f"teach_snap_{class_id}_{state.teach_round}"
+            snap_key = f"teach_snap_{class_id}_{round_}"
             st.camera_input(f"A photo of {name}", key=snap_key, on_change=_take_input, args=(class_id, snap_key, True))
         shipped = sorted(EXAMPLES.glob(f"{name.strip().lower()}_*.jpg"))
         if shipped and examples.button(f"Add the example photos of {name}", key=f"teach_examples_{class_id}"):
@@ -140,6 +142,8 @@ def render(load_classifier) -> None:
             icon=":material/warning:",
         )
     config = settings()
+    if any(sizes):
+        teach_worker.shared_worker()  # Starts the training process (Keras import) while photos are added.
     job = state.get("teach_job")
     busy = job is not None and not job.done
     if st.button("Train", type="primary", icon=":material/school:", disabled=busy or min(sizes) == 0):
@@ -150,7 +154,8 @@ def render(load_classifier) -> None:
         else:
             photos = [list(state.teach_photos.get(item["id"], {}).values()) for item in state.teach_classes]
             state.teach_job = teach.Background(
-                teach.embed_and_train, load_classifier(), photos, checked, config, state.teach_cache
-            )
+                teach.embed_and_train, load_classifier(), photos, checked, config, state.teach_cache,
+                trainer=teach_worker.train_in_worker,
+            )  # fmt: skip
             state.teach_job_kind = "training"
     teach_results.render(load_classifier)

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.catdog import teach
+from core.catdog import teach, teach_worker
 from core.catdog.classify import overlay
 from core.images import ImageError
 from pages._shared import asset_text
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0
+"""How often the page asks the training for news (each ask also costs a Keras clear_session)."""
 PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "tif", "tiff", "webp"]
 
 
@@ -71,7 +72,7 @@ def confusion_chart(confusion: np.ndarray, names: list[str]) -> alt.Chart:
             for i in range(len(names)) for j in range(len(names))]  # fmt: skip
     base = alt.Chart(pd.DataFrame(rows)).encode(x=alt.X("predicted:N", sort=names), y=alt.Y("true:N", sort=names))
     cells = base.mark_rect().encode(color=alt.Color("photos:Q", scale=alt.Scale(scheme="blues"), legend=None))
-    return cells + base.mark_text(fontSize=16).encode(text="photos:Q")
+    return (cells + base.mark_text(fontSize=16).encode(text="photos:Q")).properties(height=alt.Step(40))
 
 
 def evaluation(load_classifier) -> None:
@@ -107,7 +108,9 @@ def evaluation(load_classifier) -> None:
     ):
         features = np.stack([state.teach_cache[key].features for key in state.teach_keys])
         labels = np.array([_label(index) for index in range(len(state.teach_keys))])
-        state.teach_job = teach.Background(teach.learning_curve, features, labels, len(names), training.head.config)
+        state.teach_job = teach.Background(
+            teach_worker.learning_curve_in_worker, features, labels, len(names), training.head.config
+        )
         state.teach_job_kind = "learning curve"
         st.rerun()
     if state.get("teach_curve") == []:

@@ -188,13 +188,15 @@ def test_bad_photos_get_the_labs_messages(classifier):
 
 
 def test_learning_curve_on_separable_features():
-    """One row per photos-per-class from 1 to the smallest class minus one; separable classes are learnt from one."""
+    """One row per photos-per-class up to the smallest class minus one; separable classes are learnt from one."""
     features, labels = separable_features(5, 2)
     rows = teach.learning_curve(features, labels, 2, teach.HeadConfig(epochs=30), repeats=2)
     assert [row["photos_per_class"] for row in rows] == [1, 2, 3, 4]
     assert [row["held_out"] for row in rows] == [8, 6, 4, 2]
     assert all(row["accuracy"] == 1.0 for row in rows)
     assert teach.learning_curve(features[:6], np.array([0, 0, 0, 0, 0, 1]), 2) == []
+    assert teach.curve_sizes(20) == [1, 2, 3, 4, 7, 10, 17, 19]
+    assert teach.curve_sizes(2) == [1] and teach.curve_sizes(1) == []
 
 
 def test_names_and_config_are_checked():
