@@ -39,6 +39,9 @@ class HeadWorker:
         context = multiprocessing.get_context("spawn")  # Forking a process with TensorFlow in it is unsafe.
         self.requests = context.Queue()
         self.replies = context.Queue()
+        # A request can be larger than the pipe's buffer; if the child dies before reading it,
+        # the queue's feeder thread must not hold this process open at exit.
+        self.requests.cancel_join_thread()
         self.process = context.Process(
             target=_child_main, args=(self.requests, self.replies), name="teach-head", daemon=True
         )
