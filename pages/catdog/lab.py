@@ -21,6 +21,7 @@ from core.catdog.classify import (
 )
 from core.images import ImageError
 from pages._shared import ASSETS, asset_text, is_presentation
+from pages.catdog.teach import render as teach_your_own
 
 EXAMPLES = ASSETS / "cat_or_dog"
 ICONS = {"cat": ":material/pets:", "dog": ":material/sound_detection_dog_barking:", "neither": ":material/block:"}
@@ -137,6 +138,10 @@ def collect_photos() -> list[tuple[str, bytes]]:
 
 
 st.title("Cat or dog")
+modes = ["Cat or dog", "Teach your own"]
+if st.radio("Mode", modes, horizontal=True, key="catdog_mode", label_visibility="collapsed") == modes[1]:
+    teach_your_own(load_classifier)
+    st.stop()
 st.markdown(asset_text("cat_or_dog.md"))
 photos = collect_photos()
 opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, help="0 shows the photo alone, 1 only the heatmap.")
