@@ -171,7 +171,8 @@ def test_stop_keeps_what_was_learned_and_a_second_tab_does_not_duplicate():
     assert any("busy" in warning.value for warning in second.warning)
     next(button for button in second.button if button.label == "Queue mine anyway").click().run()
     assert job_status(second) == "queued"
-    assert "Waiting in the queue: number 1 in line" in [bar.proto.text for bar in second.get("progress")]
+    waiting_line = next(bar.proto.text for bar in second.get("progress"))
+    assert waiting_line.startswith("Waiting in the queue: number 1 in line, starts in about ")
     next(button for button in second.button if button.label == "Cancel").click().run()
     assert job_status(second) == "cancelled"
 
