@@ -52,7 +52,7 @@ def session_owner() -> str:
     """This browser's owner token: from its cookie, or made now and handed to it (see the module docstring)."""
     if "class_owner" not in st.session_state:
         remembered = st.context.cookies.get(OWNER_COOKIE, "")
-        if OWNER_TOKEN.fullmatch(remembered):
+        if isinstance(remembered, str) and OWNER_TOKEN.fullmatch(remembered):
             st.session_state.class_owner = remembered
         else:
             st.session_state.class_owner = secrets.token_urlsafe(16)
