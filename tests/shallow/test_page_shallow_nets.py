@@ -199,3 +199,20 @@ def test_an_unwritable_data_folder_gives_a_message_on_start_and_saved_runs(tmp_p
         assert not at.exception
         assert any("EXPLORER_DATA_DIR" in error.value for error in at.error)
     assert queue.active() == []
+
+
+def test_the_projector_layout_keeps_explanations_and_extra_settings_one_click_away():
+    """Presentation mode moves the intro and the rarer settings into expanders and the estimate into one line."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["present"] = True
+    at.query_params["units"] = "78"
+    at.run()
+    assert not at.exception
+    expanders = [expander.label for expander in at.expander]
+    assert expanders[0].startswith("About this lab")
+    assert any(label.startswith("More settings") for label in expanders)
+    assert not any(element.label == "Parameters" for element in at.metric)
+    assert any("parameters" in caption.value and "per epoch" in caption.value for caption in at.caption)
+    assert at.number_input(key="sn_units_1").value == 78 and at.selectbox(key="sn_optimizer").value
+    normal = open_page()
+    assert not any(label.startswith("More settings") for label in [expander.label for expander in normal.expander])
