@@ -162,10 +162,13 @@ def accuracy_versus_parameters(
         )
     )
     layers = [points]
-    lines = [("AlexNet", alexnet, f"AlexNet {alexnet:.2%}", -7)]
+    lines = [("AlexNet", alexnet, f"AlexNet {alexnet:.2%}")]
     if article is not None:
-        lines.append(("the article", article, f"the article {article:.2%}", 9))  # Below its line, AlexNet's above.
-    for source, value, label, offset in lines:
+        lines.append(("the article", article, f"the article {article:.2%}"))
+    # The higher line's label above it, the lower one's below, so that close values do not overprint.
+    top = max(value for _, value, _ in lines)
+    for source, value, label in lines:
+        offset = -7 if value == top else 9
         line = pd.DataFrame([{"value": value, "label": label}])
         layers.append(alt.Chart(line).mark_rule(strokeDash=[6, 4], color=SOURCE_COLOURS[source]).encode(y="value:Q"))
         layers.append(

@@ -111,7 +111,7 @@ def test_the_board_page_shows_the_leaderboard_and_clears(data_dir):
     assert table["name"].tolist() == ["Ada", "Anonymous 1"]
     assert len(at.get("vega_lite_chart")) == 1
     assert any("**2** of 2 runs" in block.value for block in at.markdown)
-    next(button for button in at.button if button.label == "Clear the board").click().run()
+    next(button for button in at.button if button.label == "Clear").click().run()
     assert any("**0** of 0 runs" in block.value for block in at.markdown)
     assert len(store.list_runs()) == 2
 
@@ -120,8 +120,8 @@ def test_in_classroom_mode_only_the_lecturer_clears_the_board(data_dir, monkeypa
     """With a lecturer key, a student's board has no Clear button; the lecturer's has."""
     monkeypatch.setenv("EXPLORER_LECTURER_KEY", "owl-7-lantern")
     student = AppTest.from_file(PAGE, default_timeout=60).run()
-    assert not student.exception and not any(button.label == "Clear the board" for button in student.button)
+    assert not student.exception and not any(button.label == "Clear" for button in student.button)
     lecturer = AppTest.from_file(PAGE, default_timeout=60)
     lecturer.session_state["class_lecturer"] = True
     lecturer.run()
-    assert any(button.label == "Clear the board" for button in lecturer.button)
+    assert any(button.label == "Clear" for button in lecturer.button)
