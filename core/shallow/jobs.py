@@ -734,6 +734,8 @@ class JobQueue:
         self._last_served: dict[str | None, int] = {}  # Owner -> the turn its last job started in.
         self._turns = itertools.count(1)
         self._plan: tuple[tuple, dict] | None = None  # (what it was computed from, job id -> place).
+        # What finished jobs took beyond their training estimate (data, model, test set, saving).
+        self._overheads: deque[float] = deque(maxlen=20)
         self.limits: ClassLimits | None = None
         self.scheduler = FifoScheduler()
         self.configure(limits)
@@ -893,9 +895,20 @@ class JobQueue:
         finally:
             with self._lock:
                 self._running.discard(job)
+                self._learn_overhead(job)
                 self._changed()
                 self._dispatch()
                 self._drop_old_jobs()
+
+    def _learn_overhead(self, job: TrainingJob) -> None:
+        """Keeps how much longer than its training estimate a finished job took (never less than 0)."""
+        if job.started_at is not None and job.estimated_seconds is not None and job.snapshot().status == "finished":
+            self._overheads.append(max(0.0, time.time() - job.started_at - job.estimated_seconds))
+
+    def _duration(self, job: TrainingJob) -> float:
+        """A job's expected length for the plan: its estimate plus the median overhead finished jobs showed."""
+        overhead = float(np.median(self._overheads)) if self._overheads else 0.0
+        return (job.estimated_seconds or 0.0) + overhead
 
     def _forget(self, process: TrainingProcess) -> None:
         with self._lock:
@@ -909,7 +922,7 @@ class JobQueue:
             progress = job._progress
         if progress.eta_seconds is not None:
             return progress.eta_seconds
-        return max(0.0, (job.estimated_seconds or 0.0) - progress.elapsed_seconds)
+        return max(0.0, self._duration(job) - progress.elapsed_seconds)
 
     def _places(self) -> dict[str, tuple[int, float]]:
         """Each waiting job's (place in line, estimated seconds until it starts), recomputed once a second."""
@@ -923,7 +936,7 @@ class JobQueue:
                 [(job.owner, self._remaining(job)) for job in self._running],
                 self.max_running,
                 self._last_served,
-                lambda job: job.estimated_seconds or 0.0,
+                self._duration,
             )
             places = {job.id: (place, start_in) for place, (job, start_in) in enumerate(order, 1)}
             self._plan = (key, places)

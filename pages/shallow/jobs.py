@@ -11,6 +11,9 @@ the lecturer, who also reorders, cancels and clears the queue and sets its limit
 
 from __future__ import annotations
 
+import os
+import threading
+
 import streamlit as st
 
 from core.classroom import ClassLimits, NotYours
@@ -24,6 +27,8 @@ from pages._shared import is_presentation
 
 POLL_SECONDS = 0.5
 CLASSROOM_POLL_SECONDS = 1.0
+POLL_NICENESS: int | None = 10
+"""The CPU priority (Linux nice) of a script run that polls a running job; None leaves it alone."""
 
 
 def queue() -> JobQueue:
@@ -227,6 +232,8 @@ def live_panel(job: TrainingJob, compact: bool = False) -> None:
 
     @st.fragment(run_every=poll if was_running else None)
     def panel() -> None:
+        if was_running:
+            yield_to_training()
         progress = job.snapshot()
         if was_running and progress.done:
             st.rerun()
@@ -317,3 +324,21 @@ def _build_curves(config: TrainingConfig, frame, large: bool):
         charts.training_curve(frame, "loss", large=large),
         charts.training_curve(frame, "accuracy", references, large=large),
     )
+
+
+def yield_to_training() -> None:
+    """Lowers this script run's CPU priority while it polls a running job (Linux; no privilege needed).
+
+    The web server's reruns and the training process share the machine's cores; at nice 10 a
+    polling rerun gets about a tenth of a core's time that training also wants, so thirty tabs
+    watching a run take what the training leaves idle instead of a share of its speed.
+    Streamlit runs each script run in a thread of its own, and the priority ends with it.
+    """
+    if POLL_NICENESS is None or not hasattr(os, "setpriority"):
+        return
+    try:
+        thread = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, thread) < POLL_NICENESS:
+            os.setpriority(os.PRIO_PROCESS, thread, POLL_NICENESS)
+    except OSError:  # Not allowed here (another OS, a sandbox): polling simply keeps its priority.
+        pass

@@ -176,3 +176,15 @@ def test_a_real_run_records_its_session_and_nickname(tmp_path, isolation):
         assert (run.session_owner, run.nickname, run.status) == (A, "Ada", "finished")
     finally:
         queue.close()
+
+
+def test_estimated_starts_learn_the_overhead_finished_jobs_showed(tmp_path, gates):
+    """After a job took 0.5 s longer than its estimate, the next waits count that half second per job ahead."""
+    queue = classroom_queue(tmp_path)
+    first = queue.submit(TINY, owner=A)
+    first.started_at -= 0.5 + first.estimated_seconds  # As if it had run half a second past its estimate.
+    finish(gates, first)
+    running, waiting = queue.submit(TINY, owner=B), queue.submit(TINY, owner=C)
+    assert waiting.snapshot().start_in_seconds == pytest.approx(run_seconds(TINY) + 0.5, abs=0.05)
+    finish(gates, running)
+    finish(gates, waiting)
