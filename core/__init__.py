@@ -11,6 +11,7 @@ One package per lab, plus the few modules every lab shares:
     core/images.py       the one safe image loader for every upload (shared)
     core/device.py       which Keras backend and device the server has (shared)
     core/labs.py         the table of labs that the home page and the navigation read
+    core/classroom.py    classroom mode: the lecturer key, who may manage what, the class limits (shared)
     core/devserver.py    starts the app on a free port for the browser tests and benchmarks
 
 A lab's package may import the shared modules and its own modules, never another lab's

@@ -137,6 +137,10 @@ def test_the_lecturer_stops_and_reorders_others_jobs(gates):
     shown = labels(lecturer)
     assert shown.count("Stop") == 1 and shown.count("Cancel") == 2 and shown.count("Run next") == 1
     assert "Queue settings (lecturer)" in popovers(lecturer)
+    waiting_cap = next(field for field in lecturer.number_input if field.label == "Waiting jobs per session")
+    waiting_cap.set_value(2)
+    next(button for button in lecturer.button if button.label == "Apply").click().run()
+    assert default_queue().limits.waiting_per_session == 2
     click(lecturer, "Run next")
     assert default_queue().waiting() == [jobs[2], jobs[1]]
     click(lecturer, "Stop")
@@ -175,3 +179,17 @@ def test_a_wrong_lecturer_key_waits_and_says_so_and_the_right_one_unlocks():
     assert KEY not in str(dict(app.query_params))
     assert len(app.text_input) == 1  # Only the nickname: the key field is gone.
     assert "class_lecturer" not in open_as(ALICE, "sidebar").session_state  # Not kept per browser.
+
+
+def test_a_nickname_renames_the_sessions_runs_and_comes_back_after_a_reload():
+    """A nickname typed in the sidebar names the session's saved runs; a reloaded tab shows it again."""
+    owner = "N" * 22
+    store = RunStore()
+    run_id = store.start_run(label="n", config={}, params=1, engine="numpy", device="CPU", session_owner=owner)
+    store.finish_run(run_id, status="finished", duration_s=1.0, epochs_run=1)
+    sidebar = open_as(owner, "sidebar")
+    sidebar.text_input(key="class_nickname_typed").input("  Ada\n Lovelace ").run()
+    assert not sidebar.exception, sidebar.exception
+    assert store.get_run(run_id).nickname == "Ada Lovelace"
+    assert open_as(owner, "sidebar").text_input(key="class_nickname_typed").value == "Ada Lovelace"
+    assert open_as("M" * 22, "sidebar").text_input(key="class_nickname_typed").value == ""
