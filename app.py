@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.labs import available_labs
+from pages._classroom import classroom_sidebar
 from pages._shared import presentation_mode, sidebar_device_badge
 
 st.set_page_config(page_title="Image classification explorer", page_icon=":material/visibility:", layout="wide")
@@ -14,5 +15,6 @@ page = st.navigation([home, *labs])
 with st.sidebar:
     presentation_mode()
     sidebar_device_badge()
+    classroom_sidebar()
 
 page.run()

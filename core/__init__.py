@@ -12,6 +12,7 @@ One package per lab, plus the few modules every lab shares:
     core/cache.py        a thread-safe LRU cache bounded by bytes, for what pages share (shared)
     core/device.py       which Keras backend and device the server has (shared)
     core/labs.py         the table of labs that the home page and the navigation read
+    core/classroom.py    classroom mode: the lecturer key, who may manage what, the class limits (shared)
     core/devserver.py    starts the app on a free port for the browser tests and benchmarks
 
 A lab's package may import the shared modules and its own modules, never another lab's

@@ -1,4 +1,4 @@
-"""The four labs: what each one is, and which page file holds it once it exists.
+"""The labs (and the class board): what each one is, and which page file holds it once it exists.
 
 The home page and the navigation read this table; a lab whose page file does not exist
 yet is described but not linked (no placeholder pages).
@@ -58,6 +58,14 @@ LABS = (
         "Cat or dog",
         ":material/pets:",
         "Upload photos and get a verdict from a real ImageNet network, with a heatmap of where it looked.",
+    ),
+    Lab(
+        "pages/classboard/lab.py",
+        "class_board",
+        "Class board",
+        ":material/leaderboard:",
+        "For the projector: every run the class trained since the lecturer cleared the board, test accuracy "
+        "against parameters beside the article and AlexNet, and a leaderboard of nicknames.",
     ),
 )
 

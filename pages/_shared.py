@@ -15,8 +15,9 @@ PRESENTATION_CSS = """
 html { font-size: 22px; }
 [data-testid="stHeader"], [data-testid="stToolbar"], [data-testid="stDecoration"],
 [data-testid="stStatusWidget"], footer { display: none !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 1.5rem; max-width: 100%; }
-[data-testid="stMetricValue"] { font-size: 3rem; }
+[data-testid="stMainBlockContainer"] { padding: 1rem 1.5rem 3rem; max-width: 100%; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 2.2rem; padding: 0 0 0.5rem; }
+[data-testid="stMetricValue"] { font-size: 2.2rem; }
 </style>
 """
 

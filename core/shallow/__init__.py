@@ -9,11 +9,13 @@
     jax_engine.py  the compiled JAX engine for every network (the GPU path)
     replay.py      replays of real full-length runs
     jobs.py        training jobs in warm child processes, their progress, and the queue
+    scheduling.py  who trains next (FIFO, or round-robin between sessions), waits, the job-length cap
+    board.py       the class board: filters, accuracy against parameters, the leaderboard
     runs.py        saved runs in SQLite, each with its `.keras` model
     evaluation.py  the test-set metrics (the article's Precision/Recall), confusion matrix
     view.py        UI-free tables and text for the page; charts.py draws them with Altair
     __main__.py    the command line: `python -m core.shallow --help`
 
-May import: `core.data`, `core.device`, and its own modules. Other labs read its saved runs
+May import: `core.data`, `core.device`, `core.classroom`, and its own modules. Other labs read its saved runs
 through one seam, `core.shallow.runs.list_finished_runs` (the Architectures page plots them).
 """

@@ -125,8 +125,21 @@ def compare_curves(frame: pd.DataFrame, metric: str, large: bool = False):
     return _sized(chart, large)
 
 
-def accuracy_versus_parameters(frame: pd.DataFrame, alexnet: float, large: bool = False):
-    """Test accuracy against parameter count (log scale): your runs, the article's results, AlexNet's line."""
+def accuracy_versus_parameters(
+    frame: pd.DataFrame,
+    alexnet: float,
+    large: bool = False,
+    runs_label: str = "your runs",
+    article: float | None = None,
+):
+    """Test accuracy against parameter count (log scale): your runs, the article's results, AlexNet's line.
+
+    Args:
+        runs_label: the name of the runs' points in the legend ("the class" on the class board).
+        article: the article's best test accuracy, drawn as a second line when given.
+    """
+    colours = {runs_label if name == "your runs" else name: colour for name, colour in SOURCE_COLOURS.items()}
+    shapes = {runs_label if name == "your runs" else name: shape for name, shape in SOURCE_SHAPES.items()}
     points = (
         alt.Chart(frame, title="Test accuracy against parameters")
         .mark_point(size=260 if large else 120, filled=True)
@@ -136,12 +149,10 @@ def accuracy_versus_parameters(frame: pd.DataFrame, alexnet: float, large: bool 
             color=alt.Color(
                 "source:N",
                 title=None,
-                scale=alt.Scale(domain=list(SOURCE_COLOURS), range=list(SOURCE_COLOURS.values())),
+                scale=alt.Scale(domain=list(colours), range=list(colours.values())),
                 legend=alt.Legend(orient="bottom"),
             ),
-            shape=alt.Shape(
-                "source:N", scale=alt.Scale(domain=list(SOURCE_SHAPES), range=list(SOURCE_SHAPES.values()))
-            ),
+            shape=alt.Shape("source:N", scale=alt.Scale(domain=list(shapes), range=list(shapes.values()))),
             tooltip=[
                 "label:N",
                 "source:N",
@@ -150,11 +161,19 @@ def accuracy_versus_parameters(frame: pd.DataFrame, alexnet: float, large: bool 
             ],
         )
     )
-    line = pd.DataFrame([{"value": alexnet, "label": f"AlexNet {alexnet:.2%}"}])
-    rule = alt.Chart(line).mark_rule(strokeDash=[6, 4], color=SOURCE_COLOURS["AlexNet"]).encode(y="value:Q")
-    text = (
-        alt.Chart(line)
-        .mark_text(align="left", dx=4, dy=-7, color=SOURCE_COLOURS["AlexNet"], fontSize=18 if large else 11)
-        .encode(y="value:Q", x=alt.value(0), text="label:N")
-    )
-    return _sized(alt.layer(points, rule, text), large, height=360)
+    layers = [points]
+    lines = [("AlexNet", alexnet, f"AlexNet {alexnet:.2%}")]
+    if article is not None:
+        lines.append(("the article", article, f"the article {article:.2%}"))
+    # The higher line's label above it, the lower one's below, so that close values do not overprint.
+    top = max(value for _, value, _ in lines)
+    for source, value, label in lines:
+        offset = -7 if value == top else 9
+        line = pd.DataFrame([{"value": value, "label": label}])
+        layers.append(alt.Chart(line).mark_rule(strokeDash=[6, 4], color=SOURCE_COLOURS[source]).encode(y="value:Q"))
+        layers.append(
+            alt.Chart(line)
+            .mark_text(align="left", dx=4, dy=offset, color=SOURCE_COLOURS[source], fontSize=18 if large else 11)
+            .encode(y="value:Q", x=alt.value(0), text="label:N")
+        )
+    return _sized(alt.layer(*layers), large, height=360)

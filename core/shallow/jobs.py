@@ -7,8 +7,11 @@ the weights with the best validation loss (the article's checkpoint) and stops e
 the run (history epoch by epoch, then metrics and the `.keras` model) in the `RunStore`.
 `snapshot()` returns an immutable `Progress` that a page can poll several times a second.
 
-`JobQueue` runs jobs in FIFO order, one at a time by default (`max_running`), tells each
-queued job its position, and cancels queued jobs; `default_queue()` is the process-wide one.
+`JobQueue` runs jobs one at a time by default (`max_running`), tells each queued job its
+position and estimated start, and cancels queued jobs; `default_queue()` is the process-wide
+one. Who goes next is a scheduler's decision (`core.shallow.scheduling`: first come first
+served, or in classroom mode round-robin between sessions with per-session caps); where a job
+then trains is the queue's `_work`, which knows nothing of the order.
 With `isolation="process"` (the app's queue) each job trains in a warm child process and
 its progress is mirrored into the job: a web server's Python threads (page reruns, chart
 building) would otherwise hold the GIL that the training thread needs between its numpy
@@ -27,13 +30,15 @@ import signal
 import threading
 import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 
+from core.classroom import ANYONE, Actor, ClassLimits, NotYours
 from core.shallow.config import TrainingConfig, check_affordable, count_params, resolve_engine
+from core.shallow.scheduling import FairScheduler, FifoScheduler, check_job_minutes, plan
 
 FINAL_STATUSES = ("finished", "stopped", "failed", "cancelled")
 FINISHED_JOBS_KEPT = 50
@@ -46,6 +51,7 @@ class Progress:
     job_id: str
     status: str = "queued"  # queued, preparing, running, stopping, evaluating, + FINAL_STATUSES
     queue_position: int | None = None  # 1 = next to run; 0 = running; None = done.
+    start_in_seconds: float | None = None  # While queued: the estimated wait, from the jobs ahead.
     message: str = "Waiting in the queue"
     epoch: int = 0  # The epoch in progress (1-based), or the last one completed.
     epochs: int = 0
@@ -187,10 +193,22 @@ class TrainingJob:
     _ids = itertools.count(1)
 
     def __init__(
-        self, config: TrainingConfig, *, owner: str | None = None, store=None, store_path=None, data_path=None
+        self,
+        config: TrainingConfig,
+        *,
+        owner: str | None = None,
+        nickname: str | None = None,
+        store=None,
+        store_path=None,
+        data_path=None,
+        estimated_seconds: float | None = None,
     ):
         self.config = config
         self.owner = owner
+        self.nickname = nickname
+        self.estimated_seconds = estimated_seconds
+        self.pinned = False  # The lecturer moved it to the front of the queue.
+        self.started_at: float | None = None  # When the queue gave it a slot (time.time()).
         self.id = f"job-{next(self._ids)}-{os.getpid()}"
         self.store = store
         self.store_path = store_path
@@ -207,7 +225,8 @@ class TrainingJob:
         with self._lock:
             progress = self._progress
         if self.queue is not None and progress.status == "queued":
-            progress = dataclasses.replace(progress, queue_position=self.queue.position(self))
+            position, start_in = self.queue.place(self)
+            progress = dataclasses.replace(progress, queue_position=position, start_in_seconds=start_in)
         return progress
 
     def _update(self, **changes) -> None:
@@ -300,6 +319,8 @@ class TrainingJob:
                 params=count_params(self.config),
                 engine=engine.name,
                 device=device,
+                session_owner=self.owner,
+                nickname=self.nickname,
             )
             self._update(engine=engine.name, device=device, run_id=run_id)
             outcome = self._train(engine, x_train, y_train, x_val, y_val, started, run_id)
@@ -567,7 +588,7 @@ class TrainingProcess:
         """Sends `job` to the child and mirrors its progress into `job` until it ends."""
         self.stop_flag.clear()
         store_path = str(job.store.path) if job.store is not None else None
-        self.requests.put((job.config.to_dict(), store_path, job.data_path))
+        self.requests.put((job.config.to_dict(), store_path, job.data_path, job.owner, job.nickname))
         while True:
             if job.stop_requested:
                 self.stop_flag.set()
@@ -659,8 +680,14 @@ def _process_main(requests, events, stop_flag) -> None:
         if request is None:
             return
         state["busy"] = True
-        config_data, store_path, data_path = request
-        job = TrainingJob(TrainingConfig.from_dict(config_data), store_path=store_path, data_path=data_path)
+        config_data, store_path, data_path, owner, nickname = request
+        job = TrainingJob(
+            TrainingConfig.from_dict(config_data),
+            owner=owner,
+            nickname=nickname,
+            store_path=store_path,
+            data_path=data_path,
+        )
         worker = threading.Thread(target=job.run, name=f"train-{job.id}", daemon=True)
         worker.start()
         sent = None
@@ -678,8 +705,12 @@ def _process_main(requests, events, stop_flag) -> None:
         state["busy"] = False
 
 
+class QueueLimitError(ValueError):
+    """A session asked for more than classroom mode allows (a second waiting job, the same job twice)."""
+
+
 class JobQueue:
-    """FIFO queue of training jobs with at most `max_running` at once.
+    """Queue of training jobs with at most `max_running` at once, in the order a scheduler picks.
 
     Args:
         max_running: jobs that train at the same time.
@@ -690,6 +721,8 @@ class JobQueue:
         finished_kept: finished jobs kept for `get` (newest first); older ones are dropped,
             since each holds its evaluation (about 400 KB) and a server runs for days. Their
             runs stay in the store.
+        limits: classroom mode's `ClassLimits` (round-robin between owners, per-owner caps,
+            the job-length cap); None for the single-user app (first come, first served).
     """
 
     def __init__(
@@ -699,6 +732,7 @@ class JobQueue:
         data_path=None,
         isolation: str = "thread",
         finished_kept: int = FINISHED_JOBS_KEPT,
+        limits: ClassLimits | None = None,
     ):
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
@@ -715,29 +749,85 @@ class JobQueue:
         self._waiting: deque[TrainingJob] = deque()
         self._running: set[TrainingJob] = set()
         self._jobs: dict[str, TrainingJob] = {}
+        self._last_served: dict[str | None, int] = {}  # Owner -> the turn its last job started in.
+        self._turns = itertools.count(1)
+        self._plan: tuple[tuple, dict] | None = None  # (what it was computed from, job id -> place).
+        # What finished jobs took beyond their training estimate (data, model, test set, saving).
+        self._overheads: deque[float] = deque(maxlen=20)
+        self.limits: ClassLimits | None = None
+        self.scheduler = FifoScheduler()
+        self.configure(limits)
 
-    def submit(self, config: TrainingConfig, owner: str | None = None, has_gpu: bool = False) -> TrainingJob:
-        """Queues a job after checking it is affordable.
+    def configure(self, limits: ClassLimits | None) -> None:
+        """Switches classroom mode on with `limits` (or off with None); waiting jobs keep their place."""
+        with self._lock:
+            self.limits = limits
+            self.scheduler = FifoScheduler() if limits is None else FairScheduler(limits.running_per_session)
+            self._changed()
+            self._dispatch()
+
+    def submit(
+        self,
+        config: TrainingConfig,
+        owner: str | None = None,
+        has_gpu: bool = False,
+        *,
+        nickname: str | None = None,
+        exempt: bool = False,
+    ) -> TrainingJob:
+        """Queues a job after checking it is affordable (and, in classroom mode, allowed).
 
         Args:
             config: the settings.
-            owner: who started it (a session id), for the page's "yours".
+            owner: who started it (a session's owner token), for "yours" and who may stop it.
             has_gpu: whether training will see a GPU, as the page's own estimate assumed, so
                 that a Start the page enabled is not refused with a CPU-time message.
+            nickname: the owner's name on the class board.
+            exempt: the lecturer's own job, free of the per-session caps and the length cap.
 
         Raises:
-            ValueError: the settings cannot fit in memory or would take too long.
+            ValueError: the settings cannot fit in memory or would take too long (in classroom
+                mode: longer than the lecturer's cap, with how to get under it).
+            QueueLimitError: in classroom mode, the owner already has as many jobs waiting as
+                allowed, or this very configuration waiting or running.
             RunStoreError: the saved-runs folder cannot be written.
         """
-        check_affordable(config, has_gpu)
+        cost = check_affordable(config, has_gpu)
+        limits = self.limits
+        if limits is not None and not exempt:
+            seconds = check_job_minutes(config, limits.max_job_minutes, has_gpu)
+        else:
+            seconds = cost.seconds_per_epoch * config.epochs
         with self._lock:
-            job = TrainingJob(config, owner=owner, store=self.run_store(), data_path=self.data_path)
+            if limits is not None and not exempt:
+                self._check_caps(config, owner, limits)
+            job = TrainingJob(
+                config,
+                owner=owner,
+                nickname=nickname,
+                store=self.run_store(),
+                data_path=self.data_path,
+                estimated_seconds=seconds,
+            )
             job.queue = self
             self._jobs[job.id] = job
             self._waiting.append(job)
+            self._changed()
             self._dispatch()
             self._drop_old_jobs()
         return job
+
+    def _check_caps(self, config: TrainingConfig, owner: str | None, limits: ClassLimits) -> None:
+        mine = [job for job in [*self._running, *self._waiting] if job.owner == owner]
+        same = next((job for job in mine if job.config == config), None)
+        if same is not None:
+            raise QueueLimitError(f"You already queued this very configuration ({same.id}); it is shown below.")
+        waiting = [job for job in self._waiting if job.owner == owner]
+        if len(waiting) >= limits.waiting_per_session:
+            raise QueueLimitError(
+                f"You already have {len(waiting)} job(s) waiting ({', '.join(job.id for job in waiting)}); "
+                f"the lecturer allows {limits.waiting_per_session} per session. Cancel one, or wait until it starts."
+            )
 
     def _drop_old_jobs(self) -> None:
         """Forgets the oldest finished jobs beyond `finished_kept` (waiting and running ones stay)."""
@@ -747,12 +837,24 @@ class JobQueue:
                 del self._jobs[job_id]
 
     def _dispatch(self) -> None:
+        """Starts the jobs the scheduler picks while slots are free; `_work` decides where they run."""
         with self._lock:
             while self._waiting and len(self._running) < self.max_running:
-                job = self._waiting.popleft()
+                busy = Counter(job.owner for job in self._running)
+                index = self.scheduler.pick(list(self._waiting), busy, self._last_served)
+                if index is None:
+                    break
+                job = self._waiting[index]
+                del self._waiting[index]
                 self._running.add(job)
+                self._last_served[job.owner] = next(self._turns)
+                job.started_at = time.time()
+                self._changed()
                 job._update(queue_position=0, status="preparing", message="Starting")
                 threading.Thread(target=self._work, args=(job,), name=f"train-{job.id}", daemon=True).start()
+
+    def _changed(self) -> None:
+        self._plan = None
 
     def run_store(self):
         """The saved-runs store jobs write to, created at the default path on first use."""
@@ -811,38 +913,135 @@ class JobQueue:
         finally:
             with self._lock:
                 self._running.discard(job)
+                self._learn_overhead(job)
+                self._changed()
                 self._dispatch()
                 self._drop_old_jobs()
+
+    def _learn_overhead(self, job: TrainingJob) -> None:
+        """Keeps how much longer than its training estimate a finished job took (never less than 0)."""
+        if job.started_at is not None and job.estimated_seconds is not None and job.snapshot().status == "finished":
+            self._overheads.append(max(0.0, time.time() - job.started_at - job.estimated_seconds))
+
+    def _duration(self, job: TrainingJob) -> float:
+        """A job's expected length for the plan: its estimate plus the median overhead finished jobs showed."""
+        overhead = float(np.median(self._overheads)) if self._overheads else 0.0
+        return (job.estimated_seconds or 0.0) + overhead
 
     def _forget(self, process: TrainingProcess) -> None:
         with self._lock:
             if process in self._processes:
                 self._processes.remove(process)
 
-    def position(self, job: TrainingJob) -> int | None:
-        """1 for the next job to run, 2 after it...; 0 while running; None once done."""
+    # Places in line ------------------------------------------------------------------------------
+    def _remaining(self, job: TrainingJob) -> float:
+        """Seconds a running job still needs: its measured ETA once training, else its estimate."""
+        with job._lock:
+            progress = job._progress
+        if progress.eta_seconds is not None:
+            return progress.eta_seconds
+        return max(0.0, self._duration(job) - progress.elapsed_seconds)
+
+    def _places(self) -> dict[str, tuple[int, float]]:
+        """Each waiting job's (place in line, estimated seconds until it starts), recomputed once a second."""
+        with self._lock:
+            key = (int(time.monotonic()),)
+            if self._plan is not None and self._plan[0] == key:
+                return self._plan[1]
+            order = plan(
+                self.scheduler,
+                list(self._waiting),
+                [(job.owner, self._remaining(job)) for job in self._running],
+                self.max_running,
+                self._last_served,
+                self._duration,
+            )
+            places = {job.id: (place, start_in) for place, (job, start_in) in enumerate(order, 1)}
+            self._plan = (key, places)
+            return places
+
+    def place(self, job: TrainingJob) -> tuple[int | None, float | None]:
+        """(place in line, estimated seconds until it starts) for a waiting job; (0, 0) running; (None, None) done."""
         with self._lock:
             if job in self._running:
-                return 0
-            try:
-                return self._waiting.index(job) + 1
-            except ValueError:
-                return None
+                return 0, 0.0
+            if job not in self._waiting:
+                return None, None
+            return self._places().get(job.id, (None, None))
 
-    def cancel(self, job_id: str) -> bool:
-        """Cancels a waiting job, or asks a running one to stop. Returns whether it was found."""
+    def position(self, job: TrainingJob) -> int | None:
+        """1 for the next job to run, 2 after it...; 0 while running; None once done."""
+        return self.place(job)[0]
+
+    def waiting(self) -> list[TrainingJob]:
+        """The waiting jobs in the order they are expected to start."""
+        with self._lock:
+            places = self._places()
+            return sorted(self._waiting, key=lambda job: places.get(job.id, (math.inf,))[0])
+
+    # What sessions and the lecturer may change ---------------------------------------------------
+    def cancel(self, job_id: str, actor: Actor = ANYONE) -> bool:
+        """Cancels a waiting job, or asks a running one to stop. Returns whether it was found.
+
+        Raises:
+            NotYours: in classroom mode, `actor` is neither the job's owner nor the lecturer.
+        """
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
                 return False
+            actor.check(job.owner, f"Job {job_id}")
             if job in self._waiting:
                 self._waiting.remove(job)
+                self._changed()
                 job._cancel()
                 self._drop_old_jobs()
                 return True
         if not job.snapshot().done:
             job.request_stop()
         return True
+
+    def move_to_front(self, job_id: str, actor: Actor) -> None:
+        """The lecturer's reorder: the waiting job starts next (before any other pinned job's successors).
+
+        Raises:
+            NotYours: `actor` is not the lecturer (in classroom mode).
+            KeyError: the job is not waiting.
+        """
+        if actor.classroom and not actor.lecturer:
+            raise NotYours("Only the lecturer reorders the queue.")
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job not in self._waiting:
+                raise KeyError(f"Job {job_id} is not waiting any more.")
+            self._waiting.remove(job)
+            pinned = sum(1 for waiting in self._waiting if waiting.pinned)
+            self._waiting.insert(pinned, job)  # After the jobs pinned before it, before all others.
+            job.pinned = True
+            self._changed()
+
+    def clear_waiting(self, actor: Actor) -> int:
+        """The lecturer's clear: cancels every waiting job (running ones go on). Returns how many.
+
+        Raises:
+            NotYours: `actor` is not the lecturer (in classroom mode).
+        """
+        if actor.classroom and not actor.lecturer:
+            raise NotYours("Only the lecturer clears the queue.")
+        with self._lock:
+            cleared, self._waiting = list(self._waiting), deque()
+            self._changed()
+            for job in cleared:
+                job._cancel()
+            self._drop_old_jobs()
+        return len(cleared)
+
+    def set_nickname(self, owner: str, nickname: str | None) -> None:
+        """Names the owner's jobs that have not started yet (runs already in the store: `RunStore.set_nickname`)."""
+        with self._lock:
+            for job in self._waiting:
+                if job.owner == owner:
+                    job.nickname = nickname
 
     def get(self, job_id: str) -> TrainingJob | None:
         with self._lock:

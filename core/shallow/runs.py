@@ -11,6 +11,11 @@ A write that fails (a full disk, a read-only folder, a lock held too long) raise
 `RunStoreError`, whose message names the database and the cause. The closing write of a run
 that cannot be made is kept in memory (`defer_finish`): it is retried before every later
 write, and reads show the run as it ended meanwhile, so no row is left "running" for ever.
+
+In classroom mode each run records the session that started it (`session_owner`, an opaque
+token) and the nickname it chose for the class board; a database from before these columns
+is migrated when it is opened (its runs have no owner, so only the lecturer deletes them).
+The class board shows the runs finished since the lecturer last cleared it (`clear_board`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.classroom import ANYONE, Actor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROCESS_TOKEN = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
@@ -53,7 +60,9 @@ CREATE TABLE IF NOT EXISTS runs (
     model_path TEXT,
     error TEXT,
     owner_pid INTEGER,
-    owner_token TEXT
+    owner_token TEXT,
+    session_owner TEXT,
+    nickname TEXT
 );
 CREATE TABLE IF NOT EXISTS history (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -61,7 +70,10 @@ CREATE TABLE IF NOT EXISTS history (
     loss REAL, accuracy REAL, val_loss REAL, val_accuracy REAL, seconds REAL,
     PRIMARY KEY (run_id, epoch)
 );
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT);
 """
+ADDED_COLUMNS = {"session_owner": "TEXT", "nickname": "TEXT"}
+"""Columns added after the first release: `RunStore` adds them to an older database."""
 
 
 class RunStoreError(RuntimeError):
@@ -110,6 +122,8 @@ class Run:
     evaluation: dict | None
     model_path: str | None
     error: str | None
+    session_owner: str | None = None
+    nickname: str | None = None
 
     @property
     def has_model(self) -> bool:
@@ -150,9 +164,22 @@ class RunStore:
             with self._connect() as connection:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.executescript(SCHEMA)
+                self._migrate(connection)
         except (OSError, sqlite3.Error) as error:
             raise self._error("open", error) from error
         self.mark_interrupted()
+
+    @staticmethod
+    def _migrate(connection: sqlite3.Connection) -> None:
+        """Adds the columns a database made before them lacks (SQLite adds a column in place, rows kept)."""
+        present = {row["name"] for row in connection.execute("PRAGMA table_info(runs)")}
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in present:
+                try:
+                    connection.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as error:
+                    if "duplicate column" not in str(error):  # Another process migrated it just now.
+                        raise
 
     def _error(self, action: str, error: BaseException) -> RunStoreError:
         return RunStoreError(
@@ -240,10 +267,20 @@ class RunStore:
         return len(stale)
 
     # Writing a run ---------------------------------------------------------------------------
-    def start_run(self, *, label: str, config: dict, params: int, engine: str, device: str) -> int:
+    def start_run(
+        self,
+        *,
+        label: str,
+        config: dict,
+        params: int,
+        engine: str,
+        device: str,
+        session_owner: str | None = None,
+        nickname: str | None = None,
+    ) -> int:
         return self._write(
-            "INSERT INTO runs (created_at, status, label, config, params, engine, device, owner_pid, owner_token)"
-            " VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (created_at, status, label, config, params, engine, device, owner_pid, owner_token,"
+            " session_owner, nickname) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 time.time(),
                 label,
@@ -253,6 +290,8 @@ class RunStore:
                 device,
                 os.getpid(),
                 PROCESS_TOKEN,
+                session_owner,
+                nickname,
             ),
         )
 
@@ -356,6 +395,8 @@ class RunStore:
             evaluation=json.loads(row["evaluation"]) if row["evaluation"] else None,
             model_path=row["model_path"],
             error=row["error"],
+            session_owner=row["session_owner"],
+            nickname=row["nickname"],
         )
 
     def _read(self, sql: str, parameters=()) -> list[sqlite3.Row]:
@@ -398,14 +439,54 @@ class RunStore:
         writer.writerows(self.history(run_id))
         return buffer.getvalue()
 
-    def delete_run(self, run_id: int) -> None:
-        """Deletes a run, its history and its model file. A running run cannot be deleted."""
+    def delete_run(self, run_id: int, actor: Actor = ANYONE) -> None:
+        """Deletes a run, its history and its model file. A running run cannot be deleted.
+
+        Raises:
+            NotYours: in classroom mode, `actor` is neither the run's session nor the lecturer.
+        """
         run = self.get_run(run_id)
+        actor.check(run.session_owner, f"Run #{run_id}")
         if run.status == "running":
             raise ValueError("This run is still training; stop it before deleting it.")
         self._write("DELETE FROM runs WHERE id = ?", (run_id,))
         if run.model_path:
             Path(run.model_path).unlink(missing_ok=True)
+
+    # Classroom: nicknames and the class board -------------------------------------------------
+    def set_nickname(self, session_owner: str, nickname: str | None) -> None:
+        """Names every run of a session on the class board (a later change renames them all)."""
+        self._write("UPDATE runs SET nickname = ? WHERE session_owner = ?", (nickname, session_owner))
+
+    def nickname_of(self, session_owner: str) -> str | None:
+        """The nickname a session last used, so a reloaded tab keeps it."""
+        rows = self._read(
+            "SELECT nickname FROM runs WHERE session_owner = ? AND nickname IS NOT NULL ORDER BY id DESC LIMIT 1",
+            (session_owner,),
+        )
+        return rows[0]["nickname"] if rows else None
+
+    def clear_board(self, now: float | None = None) -> None:
+        """Starts the class board afresh: it shows only runs finished after this moment (none are deleted)."""
+        self._write(
+            "INSERT OR REPLACE INTO settings (name, value) VALUES ('board_cleared_at', ?)",
+            (repr(time.time() if now is None else now),),
+        )
+
+    def board_cleared_at(self) -> float:
+        rows = self._read("SELECT value FROM settings WHERE name = 'board_cleared_at'")
+        return float(rows[0]["value"]) if rows else 0.0
+
+    def board_runs(self) -> list[Run]:
+        """Runs with test results (finished or stopped) that ended since the board was last cleared, newest first."""
+        since = self.board_cleared_at()
+        return [
+            run
+            for run in self.list_runs()
+            if run.status in ("finished", "stopped")
+            and run.test_accuracy is not None
+            and (run.finished_at or 0.0) > since
+        ]
 
     def discard_run(self, run_id: int) -> None:
         """Deletes a run this process started and that never trained (stopped before its first batch)."""

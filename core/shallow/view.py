@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 
 from core.data import CLASS_NAMES
-from core.shallow.config import PIXELS, TrainingConfig, article_results, count_params, matching_article_result
+from core.shallow.config import (
+    PIXELS,
+    TrainingConfig,
+    article_results,
+    count_params,
+    format_duration,
+    matching_article_result,
+)
 
 PAGE_DEFAULT = TrainingConfig(hidden_units=(78,), dropout=0.8, train_limit=5000, epochs=20)
 """What the page opens with: the article's network with 10% of 784 neurons on a 5,000-image subset,
@@ -193,8 +200,11 @@ def live_point(progress) -> tuple[float, float | None, float | None] | None:
 def status_line(progress) -> str:
     """One sentence about a job, e.g. "Epoch 3 of 20, batch 12 of 40" or "Waiting: 2nd in the queue"."""
     if progress.status == "queued":
-        position = progress.queue_position
-        return "Waiting in the queue" + (f": number {position} in line" if position else "")
+        position, start_in = progress.queue_position, getattr(progress, "start_in_seconds", None)
+        line = "Waiting in the queue" + (f": number {position} in line" if position else "")
+        if start_in is not None:
+            line += ", starts now" if start_in < 1 else f", starts in about {format_duration(start_in)}"
+        return line
     if progress.status == "running":
         return f"Epoch {progress.epoch} of {progress.epochs}, batch {progress.batch} of {progress.batches_per_epoch}"
     return progress.message

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.classroom import NotYours
 from core.shallow import charts, view
 from core.shallow.config import article_results
 from core.shallow.runs import RunStoreError
+from pages._classroom import actor
 from pages._shared import is_presentation
 from pages.shallow.jobs import run_store
 from pages.shallow.results import PERCENT, show_results
@@ -18,8 +20,8 @@ from pages.shallow.settings import load
 
 def _delete(run_id: int) -> None:
     try:
-        run_store().delete_run(run_id)
-    except (KeyError, ValueError, RunStoreError) as error:
+        run_store().delete_run(run_id, actor())
+    except (KeyError, ValueError, RunStoreError, NotYours) as error:
         st.session_state.sn_delete_error = str(error)
         return
     st.session_state.sn_open_run = None
@@ -96,8 +98,11 @@ def open_run(runs) -> None:
         icon=":material/download:",
     )
     buttons[2].button("Use these settings", on_click=_use_settings, args=(run.config, run_id), icon=":material/tune:")
-    with buttons[3].popover("Delete", icon=":material/delete:"):
-        st.button(f"Yes, delete run #{run_id} and its model", on_click=_delete, args=(run_id,), type="primary")
+    if actor().may_manage(run.session_owner):
+        with buttons[3].popover("Delete", icon=":material/delete:"):
+            st.button(f"Yes, delete run #{run_id} and its model", on_click=_delete, args=(run_id,), type="primary")
+    else:
+        buttons[3].caption("Another session's run: read-only.")
     if "sn_delete_error" in st.session_state:
         st.error(st.session_state.pop("sn_delete_error"))
     frame = view.curve_frame(run_store().history(run_id))

@@ -114,16 +114,26 @@ def _choices(options: tuple, current) -> list:
     return sorted({*options, current})
 
 
-def settings_form(has_gpu: bool) -> TrainingConfig | None:
-    """Every setting of the training configuration; returns it, or None with the reason shown."""
-    network, training, data = st.columns([3, 2, 2], border=True)
+def settings_form(has_gpu: bool, compact: bool = False) -> TrainingConfig | None:
+    """Every setting of the training configuration; returns it, or None with the reason shown.
+
+    `compact` (the projector layout) shows the network's size, activation, dropout and epochs
+    in one box and keeps the rest (architecture, optimizer, data, engine) one click away.
+    """
+    if compact:
+        network = epochs_box = st.container(border=True)
+        shape = st.expander("More settings: architecture, optimizer, data and engine")
+        training, data = shape.columns(2, border=True)
+    else:
+        network, training, data = st.columns([3, 2, 2], border=True)
+        shape, epochs_box = network, training
     network.markdown("**Network**")
-    architecture = network.radio(
+    architecture = shape.radio(
         "Architecture", list(ARCHITECTURES), format_func=ARCHITECTURE_NAMES.get, key="sn_architecture", horizontal=True
     )
-    network.caption(ARCHITECTURES[architecture])
+    shape.caption(ARCHITECTURES[architecture])
     layers = network.segmented_control("Hidden layers", list(range(1, MAX_LAYERS + 1)), key="sn_layers", required=True)
-    network.pills(
+    shape.pills(
         "Quick pick: neurons in every layer (share of the 784 pixels)",
         view.NEURON_PRESETS,
         format_func=view.neuron_preset_label,
@@ -152,7 +162,7 @@ def settings_form(has_gpu: bool) -> TrainingConfig | None:
     batch_size = training.select_slider(
         "Batch size", _choices(BATCH_SIZES, st.session_state.sn_batch_size), key="sn_batch_size"
     )
-    epochs = training.number_input("Epochs (at most)", *limits("epochs"), key="sn_epochs")
+    epochs = epochs_box.number_input("Epochs (at most)", *limits("epochs"), key="sn_epochs")
     patience = training.number_input(
         "Patience (epochs without a better validation loss before stopping)", *limits("patience"), key="sn_patience"
     )

@@ -173,7 +173,8 @@ def test_stop_keeps_what_was_learned_and_a_second_tab_does_not_duplicate():
     assert any("busy" in warning.value for warning in second.warning)
     next(button for button in second.button if button.label == "Queue mine anyway").click().run()
     assert job_status(second) == "queued"
-    assert "Waiting in the queue: number 1 in line" in [bar.proto.text for bar in second.get("progress")]
+    waiting_line = next(bar.proto.text for bar in second.get("progress"))
+    assert waiting_line.startswith("Waiting in the queue: number 1 in line, starts in about ")
     next(button for button in second.button if button.label == "Cancel").click().run()
     assert job_status(second) == "cancelled"
 
@@ -297,3 +298,20 @@ def test_the_first_guess_stands_in_when_timing_fails(monkeypatch):
     assert not at.exception
     assert metric(at, "Per epoch (estimate)")
     assert "a first guess (Timing a few batches failed: out of memory)" in shown_text(at)
+
+
+def test_the_projector_layout_keeps_explanations_and_extra_settings_one_click_away():
+    """Presentation mode moves the intro and the rarer settings into expanders and the estimate into one line."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["present"] = True
+    at.query_params["units"] = "78"
+    at.run()
+    assert not at.exception
+    expanders = [expander.label for expander in at.expander]
+    assert expanders[0].startswith("About this lab")
+    assert any(label.startswith("More settings") for label in expanders)
+    assert not any(element.label == "Parameters" for element in at.metric)
+    assert any("parameters" in caption.value and "per epoch" in caption.value for caption in at.caption)
+    assert at.number_input(key="sn_units_1").value == 78 and at.selectbox(key="sn_optimizer").value
+    normal = open_page()
+    assert not any(label.startswith("More settings") for label in [expander.label for expander in normal.expander])

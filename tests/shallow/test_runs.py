@@ -112,3 +112,68 @@ def test_concurrent_reader_sees_committed_epochs(tmp_path):
     for epoch in range(1, 4):
         store.add_epoch(run_id, {"epoch": epoch, "loss": 1.0})
         assert len(reader.history(run_id)) == epoch
+
+
+OLD_SCHEMA = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL,
+    label TEXT NOT NULL, config TEXT NOT NULL, params INTEGER NOT NULL, engine TEXT, device TEXT, duration_s REAL,
+    epochs_run INTEGER DEFAULT 0, best_epoch INTEGER, seconds_per_epoch REAL, test_loss REAL, test_accuracy REAL,
+    test_precision REAL, test_recall REAL, evaluation TEXT, model_path TEXT, error TEXT, owner_pid INTEGER,
+    owner_token TEXT
+);
+CREATE TABLE history (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, epoch INTEGER NOT NULL,
+    loss REAL, accuracy REAL, val_loss REAL, val_accuracy REAL, seconds REAL, PRIMARY KEY (run_id, epoch)
+);
+INSERT INTO runs (created_at, finished_at, status, label, config, params, test_accuracy)
+    VALUES (1.0, 2.0, 'finished', 'old run', '{}', 7850, 0.8);
+"""
+
+
+def test_a_database_from_before_classroom_mode_is_migrated_in_place(tmp_path):
+    """An old runs table gains session_owner and nickname; its run is kept, with no owner."""
+    from core.classroom import Actor, NotYours
+
+    path = tmp_path / "runs.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(OLD_SCHEMA)
+    store = RunStore(path)
+    columns = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(runs)")}
+    assert {"session_owner", "nickname"} <= columns
+    (old,) = store.list_runs()
+    assert old.label == "old run" and old.session_owner is None and old.nickname is None
+    RunStore(path)  # Opening a migrated database again changes nothing.
+    with pytest.raises(NotYours):
+        store.delete_run(old.run_id, Actor(owner="s" * 22, classroom=True))
+    store.delete_run(old.run_id, Actor(owner="l" * 22, lecturer=True, classroom=True))
+    assert store.list_runs() == []
+
+
+def test_runs_record_their_session_and_nickname_and_only_it_deletes_them(tmp_path):
+    """A run keeps its session and nickname; renaming renames all its runs; another session cannot delete it."""
+    from core.classroom import Actor, NotYours
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    mine = store.start_run(
+        label="a", config={}, params=1, engine="numpy", device="CPU", session_owner="m" * 22, nickname="Ada"
+    )
+    store.finish_run(mine, status="finished", duration_s=1.0, epochs_run=1, evaluation=EVALUATION)
+    assert store.get_run(mine).session_owner == "m" * 22 and store.nickname_of("m" * 22) == "Ada"
+    store.set_nickname("m" * 22, "Grace")
+    assert store.get_run(mine).nickname == "Grace" and store.nickname_of("o" * 22) is None
+    with pytest.raises(NotYours, match="another session"):
+        store.delete_run(mine, Actor(owner="o" * 22, classroom=True))
+    store.delete_run(mine, Actor(owner="m" * 22, classroom=True))
+
+
+def test_the_board_shows_runs_finished_since_it_was_cleared(tmp_path):
+    """clear_board hides earlier runs from the board without deleting them; later ones appear."""
+    store = RunStore(tmp_path / "runs.sqlite")
+    before = finished_run(store)
+    assert [run.run_id for run in store.board_runs()] == [before]
+    store.clear_board()
+    assert store.board_runs() == [] and len(store.list_runs()) == 1
+    after = finished_run(store)
+    running = store.start_run(label="r", config={}, params=1, engine="numpy", device="CPU")
+    assert [run.run_id for run in store.board_runs()] == [after] and running != after

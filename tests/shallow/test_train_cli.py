@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -142,9 +143,15 @@ def test_ctrl_c_before_the_first_batch_says_nothing_was_saved(tmp_path, monkeypa
     real_split = core.shallow.jobs.split_data
 
     def interrupted_split(config, data_path=None):
-        time.sleep(0.5)  # The CLI has installed its Ctrl-C handler by now.
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.5)
+        # The CLI first times a few batches in its own thread (which loads the data too), then
+        # starts the job's worker thread and installs its Ctrl-C handler: only the job's data
+        # loading is interrupted, once the handler is there.
+        if threading.current_thread() is not threading.main_thread():
+            deadline = time.monotonic() + 10
+            while signal.getsignal(signal.SIGINT) is signal.default_int_handler and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
         return real_split(config, data_path)
 
     monkeypatch.setattr(core.shallow.jobs, "split_data", interrupted_split)
