@@ -8,6 +8,7 @@
     dense_engine.py  the numpy engine for every other per-pixel network (and the MLP)
     jax_engine.py  the compiled JAX engine for every network (the GPU path)
     replay.py      replays of real full-length runs
+    calibration.py times a few real batches of the engine a run would use (the time estimates)
     jobs.py        training jobs in warm child processes, their progress, and the queue
     scheduling.py  who trains next (FIFO, or round-robin between sessions), waits, the job-length cap
     board.py       the class board: filters, accuracy against parameters, the leaderboard
