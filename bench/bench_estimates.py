@@ -14,8 +14,8 @@ TITLE = "Training: estimated vs measured seconds per epoch, each article preset 
 IMAGES = int(os.environ.get("BENCH_ESTIMATE_IMAGES", "5400"))
 EPOCHS = int(os.environ.get("BENCH_ESTIMATE_EPOCHS", "3"))
 DESCRIPTION = f"""
-Each of the article's configurations, on every engine that can train it (numpy only for one
-linear per-pixel layer), through the training command line: `python -m core.shallow ... --json`
+Each of the article's configurations, on every engine that can train it (numpy and Keras for
+every per-pixel network), through the training command line: `python -m core.shallow ... --json`
 with {IMAGES:,} training images (a seeded subset; the estimate scales with the number of
 batches) and 6,000 validation images, {EPOCHS} epochs, batch 128, one process per row. The
 estimate (`estimated_seconds_per_epoch`) comes from timing a few real batches of that engine
@@ -43,7 +43,8 @@ def cli_run(result, engine: str) -> dict:
 def run() -> list[dict]:
     rows = []
     for result in article_results()[0]:
-        engines = ["numpy", "keras"] if result.config.fits_numpy_engine else ["keras"]
+        # Every per-pixel network trains on a numpy engine too (two-product, piecewise or dense).
+        engines = ["numpy", "keras"] if result.config.architecture == "article" else ["keras"]
         for engine in engines:
             load_before = os.getloadavg()[0]
             measured = cli_run(result, engine)
