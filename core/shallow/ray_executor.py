@@ -369,6 +369,7 @@ class RayExecutor(Executor):
         finally:
             with self._lock:
                 self._busy.pop(job.id, None)
+            job._finished.set()  # `wait` returns now, however the job ended.
 
     def _await_start(self, job: TrainingJob, worker: _Worker) -> bool:
         """Waits for the worker's first answer (its placement and warm-up); False if the job ended meanwhile."""

@@ -91,8 +91,9 @@ def test_three_jobs_at_once_one_stopped_one_killed_all_accounted_for(tmp_path, r
         assert all(job.snapshot().status == "running" for job in (stopped, killed))
         queue.cancel(stopped.id)
         os.kill(placements[1]["pid"], signal.SIGKILL)
-        results = [job.wait(180) for job in (finishing, stopped, killed)]
-        assert all(progress.done for progress in results), [progress.status for progress in results]
+        wait_for(lambda: all(job.snapshot().done for job in (finishing, stopped, killed)), 180, "the three ends")
+        results = [job.wait(0) for job in (finishing, stopped, killed)]
+        assert all(job._finished.is_set() for job in (finishing, stopped, killed)), "wait() would block"
         assert queue.active() == []
         done, halted, lost = results
         # Where they ran, as the page and the CLI show it.
