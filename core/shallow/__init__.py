@@ -6,7 +6,9 @@
     dense_engine.py  the numpy engine for every other per-pixel network (and the MLP)
     jax_engine.py  the compiled JAX engine for every network (the GPU path)
     replay.py      replays of real full-length runs
-    jobs.py        training jobs in warm child processes, their progress, and the queue
+    jobs.py        training jobs, their progress, the queue (when) and the executors (where):
+                   a thread, a warm child process
+    ray_executor.py  the executor for a Ray cluster (`EXPLORER_RAY_ADDRESS`; Ray is optional)
     runs.py        saved runs in SQLite, each with its `.keras` model
     evaluation.py  the test-set metrics (the article's Precision/Recall), confusion matrix
     view.py        UI-free tables and text for the page; charts.py draws them with Altair
