@@ -392,7 +392,7 @@ class RayExecutor(Executor):
                     eta_seconds=0.0,
                 )
                 return False
-        job._update(node=worker.where["node"], device=worker.where["device"], message="Starting on the Ray worker")
+        job._update(node=worker.where["node"], message="Starting on the Ray worker")
         return True
 
     def _train(self, job: TrainingJob, worker: _Worker) -> None:
