@@ -15,14 +15,29 @@ BACKEND_ENV := KERAS_BACKEND=jax
 else
 BACKEND_ENV :=
 endif
+# RAY=1 (or RAY=<address>): also installs Ray (requirements-cluster.txt) and trains the app's
+# jobs on it: RAY=1 starts a Ray instance on this machine (EXPLORER_RAY_ADDRESS=local),
+# RAY=ray://head:10001 joins a cluster. `make test` always installs Ray, for its tests.
+RAY    ?= 0
+ifeq ($(RAY),0)
+RAY_ENV :=
+RUN_CLUSTER :=
+else ifeq ($(RAY),1)
+RAY_ENV := EXPLORER_RAY_ADDRESS=local
+RUN_CLUSTER := cluster
+else
+RAY_ENV := EXPLORER_RAY_ADDRESS=$(RAY)
+RUN_CLUSTER := cluster
+endif
 
-.PHONY: setup run test lint format bench data models browser requirements-check clean help
+.PHONY: setup cluster run test lint format bench data models browser requirements-check clean help
 
 help:
 	@echo "make run    set up everything and start the app on http://127.0.0.1:$(PORT)"
 	@echo "make test   set up everything and run ruff and the whole test suite"
 	@echo "make bench  run the benchmarks and rewrite BENCHMARKS.md"
 	@echo "options:    PORT=8502  GPU=1 (NVIDIA server: JAX's CUDA build, Keras on JAX)"
+	@echo "            RAY=1 (train on a local Ray instance)  RAY=ray://head:10001 (on a Ray cluster)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +56,13 @@ endif
 
 setup: $(VENV)/.installed-gpu$(GPU) data models
 
+# Ray, the optional cluster executor, on top of whichever requirements were installed.
+$(VENV)/.installed-cluster: $(VENV)/.installed-gpu$(GPU) requirements-cluster.txt
+	$(PY) -m pip install -q -r requirements-cluster.txt
+	touch $@
+
+cluster: $(VENV)/.installed-cluster
+
 data: $(VENV)/.installed-gpu$(GPU)
 	@scripts/ensure-data.sh $(PY)
 
@@ -51,8 +73,8 @@ models: $(VENV)/.installed-gpu$(GPU)
 browser:
 	@scripts/ensure-browser.sh
 
-run: setup
-	$(BACKEND_ENV) $(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT)
+run: setup $(RUN_CLUSTER)
+	$(BACKEND_ENV) $(RAY_ENV) $(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
 lint: $(VENV)/.installed-gpu$(GPU)
 	$(BIN)/ruff check .
@@ -67,7 +89,7 @@ format: $(VENV)/.installed-gpu$(GPU)
 requirements-check: $(VENV)/.installed-gpu$(GPU)
 	@$(PY) scripts/check_requirements.py
 
-test: setup browser lint requirements-check
+test: setup cluster browser lint requirements-check
 	$(PY) -m pytest
 
 bench: setup browser

@@ -9,7 +9,9 @@
     jax_engine.py  the compiled JAX engine for every network (the GPU path)
     replay.py      replays of real full-length runs
     calibration.py times a few real batches of the engine a run would use (the time estimates)
-    jobs.py        training jobs in warm child processes, their progress, and the queue
+    jobs.py        training jobs, their progress, the queue (when) and the executors (where):
+                   a thread, a warm child process
+    ray_executor.py  the executor for a Ray cluster (`EXPLORER_RAY_ADDRESS`; Ray is optional)
     scheduling.py  who trains next (FIFO, or round-robin between sessions), waits, the job-length cap
     board.py       the class board: filters, accuracy against parameters, the leaderboard
     runs.py        saved runs in SQLite, each with its `.keras` model

@@ -6,9 +6,10 @@
     python -m core.shallow --history RUN_ID > history.csv
 
 Progress goes to stderr (a live bar on a terminal, a line per epoch otherwise); with
-`--json` one JSON object with the results is printed on stdout at the end. Ctrl-C stops
-training cleanly: the best weights so far are evaluated and saved. Bad arguments exit with
-status 2 and a one-line reason.
+`--json` one JSON object with the results is printed on stdout at the end, saying where the
+job ran ("executor": "thread", or "ray" and the Ray "node" when `EXPLORER_RAY_ADDRESS` is
+set). Ctrl-C stops training cleanly: the best weights so far are evaluated and saved. Bad
+arguments exit with status 2 and a one-line reason.
 """
 
 from __future__ import annotations
@@ -186,13 +187,15 @@ def main(argv: list[str] | None = None) -> int:
         from core.data import find_dataset_dir
 
         find_dataset_dir()
+        from core.shallow.jobs import configured_executor
+
+        executor = configured_executor()
     except (ValueError, KeyError) as error:
         message = error.args[0] if isinstance(error, KeyError) else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from core.shallow.calibration import calibrated
-    from core.shallow.config import count_params
     from core.shallow.jobs import JobQueue
 
     # Timed on a few real batches of the engine that will train, in this process (Keras is
@@ -200,7 +203,17 @@ def main(argv: list[str] | None = None) -> int:
     timing = calibrated(config)
     estimated = timing.seconds_per_epoch(config)
     print(f"Estimated {format_duration(estimated)} per epoch ({timing.engine} engine, timed here)", file=sys.stderr)
-    queue = JobQueue(store=store)
+    queue = JobQueue(store=store, executor=executor)
+    try:
+        return train(queue, config, store, args.json, estimated)
+    finally:
+        queue.close()
+
+
+def train(queue, config: TrainingConfig, store, as_json: bool, estimated: float) -> int:
+    """Trains one job on the queue's executor, showing progress; prints the results."""
+    from core.shallow.config import count_params
+
     job = queue.submit(config)
     previous = signal.getsignal(signal.SIGINT)
 
@@ -237,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         "engine": run.engine,
         "model_path": run.model_path,
         "db": str(store.path),
+        "executor": progress.executor,
+        "node": progress.node,
     }
-    if args.json:
+    if as_json:
         print(json.dumps(result))
     else:
         print(

@@ -9,17 +9,19 @@ the run (history epoch by epoch, then metrics and the `.keras` model) in the `Ru
 
 `JobQueue` runs jobs one at a time by default (`max_running`), tells each queued job its
 position and estimated start, and cancels queued jobs; `default_queue()` is the process-wide
-one. Who goes next is a scheduler's decision (`core.shallow.scheduling`: first come first
-served, or in classroom mode round-robin between sessions with per-session caps); where a job
-then trains is the queue's `_work`, which knows nothing of the order.
-With `isolation="process"` (the app's queue) each job trains in a warm child process and
-its progress is mirrored into the job: a web server's Python threads (page reruns, chart
-building) would otherwise hold the GIL that the training thread needs between its numpy
-calls, and slow it down many times over.
+one. The queue decides *when* a job runs: who goes next is a scheduler's decision
+(`core.shallow.scheduling`: first come first served, or in classroom mode round-robin between
+sessions with per-session caps). An `Executor` decides *where*: `ThreadExecutor` in a thread
+of this process, `ProcessExecutor` in a warm child process (the app's default, with the job's
+progress mirrored into it: a web server's Python threads, page reruns and chart building,
+would otherwise hold the GIL that the training thread needs between its numpy calls, and slow
+it down many times over), and `core.shallow.ray_executor.RayExecutor` on a Ray cluster when
+`EXPLORER_RAY_ADDRESS` is set (`configured_executor()`).
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import itertools
 import math
@@ -27,6 +29,7 @@ import multiprocessing
 import multiprocessing.spawn
 import os
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -72,6 +75,8 @@ class Progress:
     evaluation: dict | None = None
     error: str | None = None
     unrecorded: dict | None = None  # The run's closing columns, when the database refused them.
+    executor: str | None = None  # Where it trains: "thread", "process" or "ray".
+    node: str | None = None  # The machine it trains on (a host name, or a Ray node's address).
     created_at: float = field(default_factory=time.time)
 
     @property
@@ -548,7 +553,10 @@ _preparation_data_without_main.__wrapped__ = _real_preparation_data
 multiprocessing.spawn.get_preparation_data = _preparation_data_without_main
 
 
-MIRRORED_FIELDS = tuple(f.name for f in dataclasses.fields(Progress) if f.name not in ("job_id", "created_at"))
+# What a worker's snapshot says of a job; where it runs is the executor's to say.
+MIRRORED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Progress) if f.name not in ("job_id", "created_at", "executor", "node")
+)
 
 
 class TrainingProcess:
@@ -705,6 +713,111 @@ def _process_main(requests, events, stop_flag) -> None:
         state["busy"] = False
 
 
+class Executor(abc.ABC):
+    """Where a dispatched job trains; the `JobQueue` decides when.
+
+    `run(job)` trains one job to its end on the caller's thread (a queue worker thread),
+    keeping `job`'s progress up to date and passing a Stop through; whatever goes wrong where
+    the job runs, the job ends (failed, with the reason) and `run` returns. Subclasses keep
+    their own workers (processes, remote actors) between jobs.
+    """
+
+    name = "thread"
+
+    def capacity(self) -> int | None:
+        """How many jobs can train at once where this executor runs them (None: no limit of its own)."""
+        return None
+
+    def prestart(self) -> None:
+        """Gets a worker ready ahead of the first job, where that saves the first job's start-up."""
+        return None
+
+    @abc.abstractmethod
+    def run(self, job: TrainingJob) -> None:
+        """Trains `job` to its end (finished, stopped, cancelled or failed)."""
+
+    def close(self) -> None:
+        """Ends the workers (a busy one finishes its job first)."""
+        return None
+
+
+class ThreadExecutor(Executor):
+    """Trains in the queue's worker thread, in this process (the command line's choice)."""
+
+    name = "thread"
+
+    def run(self, job: TrainingJob) -> None:
+        job._update(executor=self.name, node=socket.gethostname())
+        job.run()
+
+
+class ProcessExecutor(Executor):
+    """Trains in warm child processes of this machine, one job at a time each, reused between jobs."""
+
+    name = "process"
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._idle_processes: list[TrainingProcess] = []
+        self._processes: list[TrainingProcess] = []  # Every one started, idle or busy.
+
+    def prestart(self) -> None:
+        with self._lock:
+            if self._idle_processes:
+                return
+        process = self._new_process()
+        with self._lock:
+            self._idle_processes.append(process)
+
+    def run(self, job: TrainingJob) -> None:
+        job._update(executor=self.name, node=socket.gethostname())
+        process = self._take_process()
+        job.run_in(process)
+        if process.alive:
+            with self._lock:
+                self._idle_processes.append(process)
+        else:
+            with self._lock:
+                if process in self._processes:
+                    self._processes.remove(process)
+
+    def close(self) -> None:
+        with self._lock:
+            processes, self._processes, self._idle_processes = self._processes, [], []
+        for process in processes:
+            process.close()
+        for process in processes:
+            process.process.join(timeout=30)
+
+    def _new_process(self) -> TrainingProcess:
+        process = TrainingProcess()
+        with self._lock:
+            self._processes.append(process)
+        return process
+
+    def _take_process(self) -> TrainingProcess:
+        with self._lock:
+            while self._idle_processes:
+                process = self._idle_processes.pop()
+                if process.alive:
+                    return process
+        return self._new_process()
+
+
+def configured_executor() -> Executor | None:
+    """The executor `EXPLORER_RAY_ADDRESS` asks for: a `RayExecutor` when it is set, else None.
+
+    Raises:
+        ValueError: the address is set but Ray is not installed, or cannot be reached.
+    """
+    address = os.environ.get("EXPLORER_RAY_ADDRESS", "").strip()
+    if not address:
+        return None
+    from core.shallow.ray_executor import RayExecutor
+
+    return RayExecutor(address)
+
+
 class QueueLimitError(ValueError):
     """A session asked for more than classroom mode allows (a second waiting job, the same job twice)."""
 
@@ -718,6 +831,8 @@ class JobQueue:
         data_path: a Fashion-MNIST folder (default: the loader's search order).
         isolation: "thread" trains in a thread of this process; "process" in warm child
             processes (for servers, whose own threads would compete for the GIL).
+        executor: where jobs train, instead of `isolation`'s choice (e.g. a `RayExecutor`).
+            The queue closes it in `close`.
         finished_kept: finished jobs kept for `get` (newest first); older ones are dropped,
             since each holds its evaluation (about 400 KB) and a server runs for days. Their
             runs stay in the store.
@@ -733,6 +848,7 @@ class JobQueue:
         isolation: str = "thread",
         finished_kept: int = FINISHED_JOBS_KEPT,
         limits: ClassLimits | None = None,
+        executor: Executor | None = None,
     ):
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
@@ -741,10 +857,9 @@ class JobQueue:
         self.max_running = max_running
         self.store = store
         self.data_path = data_path
-        self.isolation = isolation
+        self.executor = executor or (ProcessExecutor() if isolation == "process" else ThreadExecutor())
+        self.isolation = self.executor.name
         self.finished_kept = finished_kept
-        self._idle_processes: list[TrainingProcess] = []
-        self._processes: list[TrainingProcess] = []  # Every one started, idle or busy.
         self._lock = threading.RLock()
         self._waiting: deque[TrainingJob] = deque()
         self._running: set[TrainingJob] = set()
@@ -866,48 +981,17 @@ class JobQueue:
             return self.store
 
     def prestart(self) -> None:
-        """Starts (and warms up) a training process ahead of the first job."""
-        if self.isolation == "process":
-            with self._lock:
-                if not self._idle_processes:
-                    self._idle_processes.append(self._new_process())
+        """Gets the executor's first worker ready (warm) ahead of the first job."""
+        self.executor.prestart()
 
     def close(self) -> None:
-        """Ends the training processes (a busy one finishes its job first)."""
-        with self._lock:
-            processes, self._processes, self._idle_processes = self._processes, [], []
-        for process in processes:
-            process.close()
-        for process in processes:
-            process.process.join(timeout=30)
-
-    def _new_process(self) -> TrainingProcess:
-        process = TrainingProcess()
-        with self._lock:
-            self._processes.append(process)
-        return process
-
-    def _take_process(self) -> TrainingProcess:
-        with self._lock:
-            while self._idle_processes:
-                process = self._idle_processes.pop()
-                if process.alive:
-                    return process
-        return self._new_process()
+        """Ends the executor's workers (a busy one finishes its job first)."""
+        self.executor.close()
 
     def _work(self, job: TrainingJob) -> None:
         """Runs one job; whatever goes wrong (a failed spawn, a dead child), the job ends and the next starts."""
         try:
-            if self.isolation == "process":
-                process = self._take_process()
-                job.run_in(process)
-                if process.alive:
-                    with self._lock:
-                        self._idle_processes.append(process)
-                else:
-                    self._forget(process)
-            else:
-                job.run()
+            self.executor.run(job)
         except Exception as error:
             job._fail(f"the training could not run: {type(error).__name__}: {error}")
         finally:
@@ -927,11 +1011,6 @@ class JobQueue:
         """A job's expected length for the plan: its estimate plus the median overhead finished jobs showed."""
         overhead = float(np.median(self._overheads)) if self._overheads else 0.0
         return (job.estimated_seconds or 0.0) + overhead
-
-    def _forget(self, process: TrainingProcess) -> None:
-        with self._lock:
-            if process in self._processes:
-                self._processes.remove(process)
 
     # Places in line ------------------------------------------------------------------------------
     def _remaining(self, job: TrainingJob) -> float:
@@ -1063,15 +1142,17 @@ _default_lock = threading.Lock()
 def default_queue() -> JobQueue:
     """The process-wide queue (`EXPLORER_MAX_RUNNING_JOBS` sets how many run at once).
 
-    Jobs train in child processes (`isolation="process"`); creating the queue starts one,
-    which imports TensorFlow and loads the data while the user is still choosing settings.
+    Jobs train in child processes (`isolation="process"`), or on the Ray cluster that
+    `EXPLORER_RAY_ADDRESS` names, as many at once as it has room for unless
+    `EXPLORER_MAX_RUNNING_JOBS` says otherwise. Creating the queue starts a worker, which
+    imports TensorFlow and loads the data while the user is still choosing settings.
     """
     global _default_queue
     with _default_lock:
         if _default_queue is None:
-            _default_queue = JobQueue(
-                max_running=int(os.environ.get("EXPLORER_MAX_RUNNING_JOBS", "1")), isolation="process"
-            )
+            executor = configured_executor()
+            running = os.environ.get("EXPLORER_MAX_RUNNING_JOBS") or (executor and executor.capacity()) or 1
+            _default_queue = JobQueue(max_running=int(running), isolation="process", executor=executor)
             _default_queue.prestart()
         return _default_queue
 

@@ -368,6 +368,23 @@ class RunStore:
             raise RunStoreError(f"Cannot save the model to {path}: {error}") from error
         return path
 
+    def save_model_bytes(self, data: bytes, run_id: int) -> Path:
+        """Saves a `.keras` file's bytes (a model trained elsewhere) as the run's model, whole or not at all.
+
+        Raises:
+            RunStoreError: the folder cannot be created or the file cannot be written.
+        """
+        path = self.models_dir / f"run-{run_id}.keras"
+        partial = path.with_name(f".{path.stem}.partial.keras")
+        try:
+            self.models_dir.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(data)
+            os.replace(partial, path)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise RunStoreError(f"Cannot save the model to {path}: {error}") from error
+        return path
+
     # Reading ---------------------------------------------------------------------------------
     def _run(self, row: sqlite3.Row, deferred: dict[int, dict] | None = None) -> Run:
         """A row as a `Run`, with any deferred closing write for it shown as made."""

@@ -210,6 +210,15 @@ def status_line(progress) -> str:
     return progress.message
 
 
+def training_caption(progress) -> str:
+    """Where and how a job trains, e.g. "Training on CPU: ... (Ray node vm (10.0.0.5)) with the numpy engine"."""
+    where = f" (Ray node {progress.node})" if progress.executor == "ray" and progress.node else ""
+    return (
+        f"Training on {progress.device}{where} with the {progress.engine} engine; best epoch so far: "
+        f"{progress.best_epoch or '–'}."
+    )
+
+
 # Results ---------------------------------------------------------------------------------------
 def comparison_frame(evaluation: dict, config: TrainingConfig | dict) -> pd.DataFrame:
     """This run's test metrics beside the article's for the same network, with the differences.

@@ -268,10 +268,7 @@ def live_panel(job: TrainingJob, compact: bool = False) -> None:
         if progress.done and progress.error:
             (st.warning if progress.evaluation else st.error)(progress.error)
         if progress.device:
-            st.caption(
-                f"Training on {progress.device} with the {progress.engine} engine; best epoch so far: "
-                f"{progress.best_epoch or '–'}."
-            )
+            st.caption(view.training_caption(progress))
         if not progress.done and actor().may_manage(job.owner):
             st.button(
                 "Stop (keeps the best weights so far and evaluates them)",

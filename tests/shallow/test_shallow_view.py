@@ -165,3 +165,15 @@ def test_enlarge_keeps_pixels_sharp():
     """Each pixel becomes a factor x factor block."""
     image = np.array([[0, 255]], dtype=np.uint8)
     assert view.enlarge(image, 2).tolist() == [[0, 0, 255, 255], [0, 0, 255, 255]]
+
+
+def test_the_training_caption_names_the_ray_node_only_for_ray_jobs():
+    """A job on Ray names its node beside the device; a local job's caption is as before."""
+    local = Progress(job_id="a", device="CPU: x (tensorflow)", engine="numpy", best_epoch=2, executor="process")
+    assert (
+        view.training_caption(local) == "Training on CPU: x (tensorflow) with the numpy engine; best epoch so far: 2."
+    )
+    remote = Progress(job_id="b", device="GPU: H200 (jax)", engine="jax", executor="ray", node="gpu1 (10.0.0.5)")
+    assert view.training_caption(remote) == (
+        "Training on GPU: H200 (jax) (Ray node gpu1 (10.0.0.5)) with the jax engine; best epoch so far: –."
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -67,6 +68,7 @@ def test_training_prints_the_promised_json(tmp_path):
     assert output["params"] == 54_904 and output["epochs_run"] == 2 and output["test_accuracy"] > 0.4
     assert output["estimated_seconds_per_epoch"] > 0
     assert "per epoch (numpy engine, timed here)" in result.stderr
+    assert output["executor"] == "thread" and output["node"] == socket.gethostname()
     assert "epoch 2:" in result.stderr
     listing = cli("--list", db=tmp_path / "runs.sqlite").stdout
     assert "7 neurons, none, dropout 0.5" in listing and "finished" in listing
