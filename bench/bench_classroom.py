@@ -176,14 +176,14 @@ def watchers(count: int, window_s: float, rounds: int) -> list[dict]:
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         changer = AppTest.from_file(page, default_timeout=60).run()
-        import pages.shallow.jobs as lab_jobs
+        import pages.shallow.live as lab_live
 
-        yielding = lab_jobs.POLL_NICENESS
+        yielding = lab_live.POLL_NICENESS
         measured = {label: ([], [], []) for label in ("alone", "plain", "yielding")}
         # Alternating windows, so that a change in the machine's other load hits every case alike.
         for _ in range(rounds):
             for label, niceness in (("alone", None), ("plain", None), ("yielding", yielding)):
-                lab_jobs.POLL_NICENESS = niceness
+                lab_live.POLL_NICENESS = niceness
                 (watching.set if label != "alone" else watching.clear)()
                 time.sleep(2)  # The watchers' next reruns pick the setting up.
                 rates, latencies, polls = measured[label]

@@ -73,3 +73,13 @@ def test_core_never_imports_streamlit():
         )
     ]
     assert users == []
+
+
+def test_page_files_stay_short():
+    """Every page file and page part is under about 150 lines (long text lives in assets/)."""
+    long = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in ROOT.joinpath("pages").rglob("*.py")
+        if len(path.read_text(encoding="utf-8").splitlines()) > 160
+    }
+    assert long == {}

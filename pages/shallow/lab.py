@@ -13,7 +13,7 @@ from core.device import describe_device
 from core.shallow.calibration import Calibration, calibrate_in_subprocess, speed_key
 from core.shallow.config import TrainingConfig, check_affordable, format_duration
 from pages._shared import asset_text, is_presentation
-from pages.shallow import jobs, settings
+from pages.shallow import form, jobs, live, queue_view, settings
 from pages.shallow.replay import replay_panel
 from pages.shallow.results import show_results
 from pages.shallow.runs import saved_runs
@@ -88,7 +88,7 @@ with train_tab:
             # In the projector layout Start and the estimate come first, above the settings they use.
             top = st.container() if projector else None
             has_gpu = bool(describe_device().gpus)
-            config = settings.settings_form(has_gpu, compact=projector)
+            config = form.settings_form(has_gpu, compact=projector)
             with top or st.container():
                 affordable = config is not None and estimate_panel(config, has_gpu, compact=projector)
                 start, demo = st.columns([3, 2] if projector else [1, 3])
@@ -104,10 +104,10 @@ with train_tab:
         with right:
             job = jobs.followed_job()
             if job is not None:
-                jobs.live_panel(job, compact=projector)
+                live.live_panel(job, compact=projector)
             elif projector:
                 st.info("Press **Start training**: the live curves appear here.", icon=":material/show_chart:")
-        jobs.server_jobs()
+        queue_view.server_jobs()
         if projector:
             with st.expander("Start from one of the article's results"):
                 settings.presets()
