@@ -53,10 +53,11 @@ def test_teach_two_classes_and_classify(app_server, page, artifacts_dir, tmp_pat
     page.get_by_text("Photos of cats, dogs or anything else").wait_for(state="detached", timeout=30_000)
     wait_until_idle(page)
     class_upload(page, "cat").set_input_files(write_variants(tmp_path / "cats", "cat_chelsea.jpg", 5))
-    page.get_by_text("cat_chelsea_4.jpg").wait_for(timeout=60_000)
+    # The photo's name under its thumbnail (the uploader's own chip may still show it for a moment).
+    page.get_by_role("paragraph").filter(has_text="cat_chelsea_4.jpg").first.wait_for(timeout=60_000)
     wait_until_idle(page)
     class_upload(page, "dog").set_input_files(write_variants(tmp_path / "dogs", "dog_darknet.jpg", 5))
-    page.get_by_text("dog_darknet_4.jpg").wait_for(timeout=60_000)
+    page.get_by_role("paragraph").filter(has_text="dog_darknet_4.jpg").first.wait_for(timeout=60_000)
     wait_until_idle(page)
     expect(page.get_by_text("5 photos", exact=True)).to_have_count(2, timeout=30_000)
     expect(page.get_by_text("Fewer than 5 photos")).to_have_count(0, timeout=30_000)
