@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from core.shallow.config import NUM_CLASSES, PIXELS, TrainingConfig
-from core.shallow.engines import BatchCallback, NumpyOptimizer, cross_entropy, softmax
+from core.shallow.engines import NumpyOptimizer, ShuffledEpochs, cross_entropy, softmax
 
 LEAKY_SLOPE = 0.3  # keras.layers.LeakyReLU(negative_slope=0.3), as core.shallow builds it.
 SLICE_BYTES = 1 << 20
@@ -78,7 +78,7 @@ def log_softmax_loss(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(log_norm - shifted[np.arange(len(labels)), labels]))
 
 
-class NumpyDenseEngine:
+class NumpyDenseEngine(ShuffledEpochs):
     """Trains any `TrainingConfig` of the lab on the CPU with numpy; Keras' maths, float32.
 
     Args:
@@ -352,22 +352,3 @@ class NumpyDenseEngine:
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         probabilities = self.predict(images)
         return cross_entropy(probabilities, labels), float(np.mean(probabilities.argmax(1) == labels))
-
-    def train_epoch(self, images: np.ndarray, labels: np.ndarray, on_batch: BatchCallback) -> tuple[float, float]:
-        """One pass over shuffled data; returns the epoch's mean loss and accuracy."""
-        order = self.shuffle_rng.permutation(len(labels))
-        batch_size = self.config.batch_size
-        loss_sum = correct_sum = seen = 0.0
-        for index, start in enumerate(range(0, len(order), batch_size)):
-            chosen = order[start : start + batch_size]
-            loss, accuracy = self.train_batch(images[chosen], labels[chosen])
-            loss_sum += loss * len(chosen)
-            correct_sum += accuracy * len(chosen)
-            seen += len(chosen)
-            if on_batch(index, loss_sum / seen, correct_sum / seen) is False:
-                break
-        return loss_sum / max(seen, 1), correct_sum / max(seen, 1)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False)

@@ -130,7 +130,34 @@ class NumpyOptimizer:
             weight += first
 
 
-class NumpyPerPixelEngine:
+class ShuffledEpochs:
+    """`train_epoch` and `close` for the numpy engines: shuffled batches through `train_batch`.
+
+    The engine provides `config`, `shuffle_rng`, `train_batch(images, labels)` and `pool` (its
+    worker threads, or None).
+    """
+
+    def train_epoch(self, images: np.ndarray, labels: np.ndarray, on_batch: BatchCallback) -> tuple[float, float]:
+        """One pass over shuffled data; returns the epoch's mean loss and accuracy."""
+        order = self.shuffle_rng.permutation(len(labels))
+        batch_size = self.config.batch_size
+        loss_sum = correct_sum = seen = 0.0
+        for index, start in enumerate(range(0, len(order), batch_size)):
+            chosen = order[start : start + batch_size]
+            loss, accuracy = self.train_batch(images[chosen], labels[chosen])
+            loss_sum += loss * len(chosen)
+            correct_sum += accuracy * len(chosen)
+            seen += len(chosen)
+            if on_batch(index, loss_sum / seen, correct_sum / seen) is False:
+                break
+        return loss_sum / max(seen, 1), correct_sum / max(seen, 1)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+
+
+class NumpyPerPixelEngine(ShuffledEpochs):
     """The article's linear per-pixel network, trained with batched matrix products.
 
     Args:
@@ -367,25 +394,6 @@ class NumpyPerPixelEngine:
         from threadpoolctl import threadpool_limits
 
         return threadpool_limits(limits=1, user_api="blas")
-
-    def train_epoch(self, images: np.ndarray, labels: np.ndarray, on_batch: BatchCallback) -> tuple[float, float]:
-        """One pass over shuffled data; returns the epoch's mean loss and accuracy."""
-        order = self.shuffle_rng.permutation(len(labels))
-        batch_size = self.config.batch_size
-        loss_sum = correct_sum = seen = 0.0
-        for index, start in enumerate(range(0, len(order), batch_size)):
-            chosen = order[start : start + batch_size]
-            loss, accuracy = self.train_batch(images[chosen], labels[chosen])
-            loss_sum += loss * len(chosen)
-            correct_sum += accuracy * len(chosen)
-            seen += len(chosen)
-            if on_batch(index, loss_sum / seen, correct_sum / seen) is False:
-                break
-        return loss_sum / max(seen, 1), correct_sum / max(seen, 1)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False)
 
 
 class KerasEngine:

@@ -357,16 +357,7 @@ class RunStore:
         Raises:
             RunStoreError: the folder cannot be created or the file cannot be written.
         """
-        path = self.models_dir / f"run-{run_id}.keras"
-        partial = path.with_name(f".{path.stem}.partial.keras")
-        try:
-            self.models_dir.mkdir(parents=True, exist_ok=True)
-            model.save(partial)
-            os.replace(partial, path)
-        except Exception as error:
-            partial.unlink(missing_ok=True)
-            raise RunStoreError(f"Cannot save the model to {path}: {error}") from error
-        return path
+        return self._write_model(run_id, model.save)
 
     def save_model_bytes(self, data: bytes, run_id: int) -> Path:
         """Saves a `.keras` file's bytes (a model trained elsewhere) as the run's model, whole or not at all.
@@ -374,13 +365,17 @@ class RunStore:
         Raises:
             RunStoreError: the folder cannot be created or the file cannot be written.
         """
+        return self._write_model(run_id, lambda partial: partial.write_bytes(data))
+
+    def _write_model(self, run_id: int, write) -> Path:
+        """Writes the run's `.keras` file with `write(temporary_path)`, then renames it into place."""
         path = self.models_dir / f"run-{run_id}.keras"
         partial = path.with_name(f".{path.stem}.partial.keras")
         try:
             self.models_dir.mkdir(parents=True, exist_ok=True)
-            partial.write_bytes(data)
+            write(partial)
             os.replace(partial, path)
-        except OSError as error:
+        except Exception as error:
             partial.unlink(missing_ok=True)
             raise RunStoreError(f"Cannot save the model to {path}: {error}") from error
         return path
