@@ -44,6 +44,8 @@ def test_the_owner_keeps_its_job_across_a_reload_and_a_link_only_watches(classro
 
     owner.reload()
     stop_button(owner).wait_for(timeout=SETTLE_MS)
+    # The server's job list is its own fragment and may draw a moment after the Stop button.
+    owner.get_by_text("(yours)").first.wait_for(timeout=SETTLE_MS)
     assert "(yours)" in owner.inner_text("body")
 
     other_context = browser.new_context(viewport={"width": 1400, "height": 1000})
