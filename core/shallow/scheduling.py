@@ -123,7 +123,10 @@ def check_job_minutes(config: TrainingConfig, max_minutes: float | None, has_gpu
     cap = max_minutes * 60
     per_epoch = seconds / config.epochs
     ways = []
-    if (epochs := math.floor(cap / per_epoch)) >= 1:
+    epochs = math.floor(cap / per_epoch) + 1  # Checked against the estimate itself, so rounding cannot cost an epoch.
+    while epochs >= 1 and run_seconds(config.replace(epochs=epochs), has_gpu) > cap:
+        epochs -= 1
+    if epochs >= 1:
         ways.append(f"at most {epochs:,} epochs")
     if (images := _largest_subset(config, cap, has_gpu)) is not None:
         ways.append(f"a subset of at most {images:,} training images (with {config.epochs:,} epochs)")

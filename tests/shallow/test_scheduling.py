@@ -70,7 +70,7 @@ LONG = TrainingConfig(hidden_units=(392,), dropout=0.8, epochs=400)
 
 def test_a_job_over_the_cap_is_refused_with_ways_under_it_that_fit():
     """The message gives the cap and the most epochs and images that fit; both suggestions really fit."""
-    cap_minutes = run_seconds(LONG) / 60 / 8  # An eighth of the run.
+    cap_minutes = run_seconds(LONG) / 60 / 8  # An eighth of the run: 50 epochs sit on the cap and must be offered.
     with pytest.raises(ValueError) as refused:
         check_job_minutes(LONG, cap_minutes)
     message = str(refused.value)
