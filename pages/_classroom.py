@@ -33,6 +33,8 @@ COOKIE_SCRIPT = "<script>document.cookie = '{name}={token}; path=/; max-age=2592
 
 def lecturer_key() -> str | None:
     """The configured key, or None: the app is then single-user."""
+    if from_environment := configured_key({}):  # Asked several times a rerun: skip the secrets when it is set.
+        return from_environment
     try:
         app_secrets = dict(st.secrets)
     except Exception:  # No secrets.toml at all is the usual case, and not an error.

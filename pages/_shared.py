@@ -66,3 +66,26 @@ def sidebar_device_badge() -> None:
 def asset_text(name: str) -> str:
     """The text of `assets/<name>` (long explanations live there, not in page code)."""
     return (ASSETS / name).read_text(encoding="utf-8")
+
+
+def chart_spec(chart) -> dict:
+    """The Vega-Lite spec `st.altair_chart` would send for an Altair chart, data already in Arrow.
+
+    Drawn with `st.vega_lite_chart`, it looks the same (tests/shallow/test_live_specs.py checks
+    the two messages are equal); made once, it can be drawn by many sessions without paying for
+    Altair's schema-validated `to_dict` each time. Uses Streamlit's own converter (pinned
+    version); without it, Altair's plain `to_dict`.
+    """
+    try:
+        from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
+    except ImportError:  # A Streamlit without it: the plain spec (data as JSON rows) draws the same.
+        return chart.to_dict()
+    return _convert_altair_to_vega_lite_spec(chart)
+
+
+def draw_chart(container, chart) -> None:
+    """Draws an Altair chart, or a spec made from one by `chart_spec`, in `container` (or `st`)."""
+    if isinstance(chart, dict):
+        container.vega_lite_chart(chart)
+    else:
+        container.altair_chart(chart)

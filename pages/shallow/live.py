@@ -7,11 +7,12 @@ import threading
 
 import streamlit as st
 
-from core.shallow import charts, view
-from core.shallow.config import TrainingConfig, article_results, format_duration, matching_article_result
+from core.shallow import view
+from core.shallow.config import format_duration
 from core.shallow.jobs import TrainingJob
 from pages._classroom import actor, is_classroom
-from pages._shared import is_presentation
+from pages._shared import draw_chart, is_presentation
+from pages.shallow.curves import build_curves, epoch_specs
 from pages.shallow.jobs import _manage, manage_message, queue
 
 POLL_SECONDS = 0.5
@@ -81,46 +82,29 @@ def live_panel(job: TrainingJob, compact: bool = False) -> None:
         elif not progress.done:
             st.caption("You are watching another session's job: only it (or the lecturer) can stop it.")
         manage_message()
-        # In classroom mode the curves move once per epoch, so every watcher shares one chart per epoch.
-        live = None if is_classroom() else view.live_point(progress)
-        frame = view.curve_frame(progress.history, live)
-        if frame.empty:
-            st.caption(f"The curves appear after the first {'epoch' if live is None else 'batches'}.")
-            return
-        loss_chart, accuracy_chart = curves(job, frame, large)
+        height = 400 if compact else None
+        if is_classroom():  # The curves move once per epoch; every watcher draws the same ready specs.
+            if not progress.history:
+                st.caption("The curves appear after the first epoch.")
+                return
+            loss_chart, accuracy_chart = epoch_specs(job, progress.history, large, height)
+        else:
+            frame = view.curve_frame(progress.history, view.live_point(progress))
+            if frame.empty:
+                st.caption("The curves appear after the first batches.")
+                return
+            loss_chart, accuracy_chart = (
+                chart.properties(height=height) if height else chart for chart in build_curves(job.config, frame, large)
+            )
         if compact:
-            accuracy_slot.altair_chart(accuracy_chart.properties(height=400))
-            st.altair_chart(loss_chart.properties(height=400))
+            draw_chart(accuracy_slot, accuracy_chart)
+            draw_chart(st, loss_chart)
         else:
             loss_column, accuracy_column = st.columns(2)
-            loss_column.altair_chart(loss_chart)
-            accuracy_column.altair_chart(accuracy_chart)
+            draw_chart(loss_column, loss_chart)
+            draw_chart(accuracy_column, accuracy_chart)
 
     panel()
-
-
-def curves(job: TrainingJob, frame, large: bool):
-    """The loss and accuracy charts of a job, with AlexNet's line and the article's for the same network."""
-    if is_classroom():  # The frame holds whole epochs only (no live point).
-        return _epoch_curves(job.id, len(frame), large, job.config, frame)
-    return _build_curves(job.config, frame, large)
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _epoch_curves(job_id: str, points: int, large: bool, _config, _frame):
-    """One chart pair per job, epoch count and size, shared by every session that watches the job."""
-    return _build_curves(_config, _frame, large)
-
-
-def _build_curves(config: TrainingConfig, frame, large: bool):
-    match = matching_article_result(config)
-    references = [(f"AlexNet {article_results()[1]:.2%}", article_results()[1])]
-    if match:
-        references.append((f"article {match.reported['test_accuracy']:.2%}", match.reported["test_accuracy"]))
-    return (
-        charts.training_curve(frame, "loss", large=large),
-        charts.training_curve(frame, "accuracy", references, large=large),
-    )
 
 
 def yield_to_training() -> None:

@@ -193,3 +193,27 @@ def test_a_nickname_renames_the_sessions_runs_and_comes_back_after_a_reload():
     assert store.get_run(run_id).nickname == "Ada Lovelace"
     assert open_as(owner, "sidebar").text_input(key="class_nickname_typed").value == "Ada Lovelace"
     assert open_as("M" * 22, "sidebar").text_input(key="class_nickname_typed").value == ""
+
+
+def test_watchers_share_one_chart_spec_per_epoch(gates, monkeypatch):
+    """In classroom mode the curves are built once per epoch, whoever watches, and drawn as ready specs."""
+    import pages.shallow.curves as curves
+
+    builds = []
+    original = curves.build_curves
+    monkeypatch.setattr(curves, "build_curves", lambda *args: builds.append(args) or original(*args))
+    curves.SPECS.clear()
+    alice = click(open_as(ALICE, images="300", epochs="3"), "Start training")
+    job = default_queue().get(alice.session_state["sn_job"])
+    epoch = {"epoch": 1, "loss": 0.9, "accuracy": 0.7, "val_loss": 0.8, "val_accuracy": 0.72, "seconds": 1.0}
+    job._update(history=(epoch,))
+    watchers = [open_as(owner, job=job.id) for owner in (BOB, "C" * 22, "D" * 22)]
+    alice.run()
+    assert len(builds) == 1  # Four sessions, one epoch: one build.
+    for at in [alice, *watchers]:
+        assert len(at.get("vega_lite_chart")) == 2
+    job._update(history=(epoch, {**epoch, "epoch": 2}))
+    for at in watchers:
+        at.run()
+    assert len(builds) == 2
+    gates[job.id].set()
