@@ -10,7 +10,8 @@ inside, so a new engine is timed as soon as `make_engine` can build it.
     python -m core.shallow.calibration --neurons 392 --dropout 0.8 --json
 
 The command line is how the web page calibrates: in a short-lived process, so the server
-itself never imports TensorFlow; the page caches the answer per configuration.
+itself never imports TensorFlow, started by `BackgroundTimer` off the page script, one at a
+time for the whole server; the page shows a first guess until the timing is in.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from functools import cache
 
@@ -135,6 +138,67 @@ def calibrate_in_subprocess(config: TrainingConfig, timeout: float = 300) -> Cal
         lines = result.stderr.strip().splitlines()
         raise RuntimeError(f"Timing a few batches failed: {lines[-1] if lines else result.returncode}")
     return Calibration(**json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+class BackgroundTimer:
+    """Times settings off the page: one short-lived process at a time, the newest request first.
+
+    A page asks `result(config)` and gets the `Calibration` once timed, the `RuntimeError` when
+    timing failed, or None while it waits (the page shows the first guess meanwhile and asks
+    again). However many sessions change their settings at once, one timing process runs at a
+    time (each imports TensorFlow: thirty at once would take seconds of every core and gigabytes
+    of memory), and only the newest `max_waiting` requests wait: a student who moves the neuron
+    slider through ten values gets the one they stopped at first. A failure is kept for
+    `retry_after` seconds (a busy machine's timeout need not be final); results for
+    `max_entries` speed keys.
+    """
+
+    def __init__(self, max_waiting: int = 8, max_entries: int = 256, retry_after: float = 60.0):
+        self.max_waiting, self.max_entries, self.retry_after = max_waiting, max_entries, retry_after
+        self._results: OrderedDict[TrainingConfig, tuple[Calibration | RuntimeError, float]] = OrderedDict()
+        self._waiting: list[TrainingConfig] = []
+        self._condition = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self.timed = 0  # Timing processes run so far.
+
+    def result(self, config: TrainingConfig) -> Calibration | RuntimeError | None:
+        """The timing of `config`'s speed key, or None while it waits its turn (it is then queued)."""
+        key = speed_key(config)
+        with self._condition:
+            kept = self._results.get(key)
+            if kept is not None and (isinstance(kept[0], Calibration) or time.monotonic() - kept[1] < self.retry_after):
+                self._results.move_to_end(key)
+                return kept[0]
+            if key in self._waiting:
+                self._waiting.remove(key)
+            self._waiting.append(key)
+            del self._waiting[: -self.max_waiting]
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="estimate timer", daemon=True)
+                self._worker.start()
+            self._condition.notify()
+        return None
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                if not self._waiting:
+                    self._condition.wait(timeout=30)
+                if not self._waiting:  # Idle for a while: the thread ends; the next request starts one.
+                    self._worker = None
+                    return
+                key = self._waiting.pop()
+            try:
+                value = calibrate_in_subprocess(key)
+            except RuntimeError as error:
+                value = error
+            except Exception as error:  # Whatever else went wrong, the page gets a reason, and the worker lives.
+                value = RuntimeError(f"Timing a few batches failed: {error}")
+            with self._condition:
+                self.timed += 1
+                self._results[key] = (value, time.monotonic())
+                while len(self._results) > self.max_entries:
+                    self._results.popitem(last=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,13 +5,11 @@ settings, Start and the live curves side by side on the first screen of a 1280 x
 projector, with the explanations, the article's presets and the other settings one click away.
 """
 
-from dataclasses import asdict
-
 import streamlit as st
 
 from core.device import describe_device
-from core.shallow.calibration import Calibration, calibrate_in_subprocess, speed_key
-from core.shallow.config import TrainingConfig, check_affordable, format_duration
+from core.shallow.calibration import BackgroundTimer, Calibration
+from core.shallow.config import check_affordable, format_duration
 from pages._shared import asset_text, is_presentation
 from pages.shallow import form, jobs, live, queue_view, settings
 from pages.shallow.replay import replay_panel
@@ -34,45 +32,65 @@ else:
 train_tab, runs_tab = st.tabs(["Train", "Saved runs"], key="sn_tab", on_change="rerun")
 
 
-@st.cache_data(max_entries=256, show_spinner="Timing a few batches on this machine (once per setting)...")
-def timed(speed_settings: dict) -> dict:
-    """A few real batches of the engine that would train these settings, timed in a short-lived process."""
-    return asdict(calibrate_in_subprocess(TrainingConfig.from_dict(speed_settings)))
+@st.cache_resource
+def timer() -> BackgroundTimer:
+    """The server's one estimate timer: a few real batches of each setting, off the page script."""
+    return BackgroundTimer()
 
 
 def estimate_panel(config, has_gpu: bool, compact: bool = False) -> bool:
-    """Parameters, memory and time on this machine before anything runs; False when refused."""
+    """Parameters, memory and time on this machine before anything runs; False when refused.
+
+    The time is a first guess until the timer has run a few real batches of this setting
+    (seconds, once per setting for the server); the panel then redraws itself with it.
+    """
     try:
         cost = check_affordable(config, has_gpu)
     except ValueError as error:
         st.error(str(error))
         return False
-    try:
-        seconds, how = Calibration(**timed(speed_key(config).to_dict())).seconds_per_epoch(config), "timed"
-    except RuntimeError as error:
-        seconds, how = cost.seconds_per_epoch, f"a first guess ({error})"
+    waiting = timer().result(config) is None
+
+    @st.fragment(run_every=1.0 if waiting else None)
+    def numbers() -> None:
+        timed = timer().result(config)
+        if waiting and timed is not None:
+            st.rerun()  # Once, to draw the timed numbers without the timer.
+        if isinstance(timed, Calibration):
+            seconds, how = (
+                timed.seconds_per_epoch(config),
+                "timed on a few real batches of that engine here, once per setting",
+            )
+        else:
+            seconds = cost.seconds_per_epoch
+            how = f"a first guess ({timed})" if timed else "a first guess while a few real batches are timed here"
+        show_estimate(cost, seconds, how, config.epochs, has_gpu, compact)
+
+    numbers()
+    return True
+
+
+def show_estimate(cost, seconds: float, how: str, epochs: int, has_gpu: bool, compact: bool) -> None:
     if compact:  # One line: four large numbers do not fit beside the live panel.
         st.caption(
             f"**{cost.params:,}** parameters · **{cost.memory_bytes / 2**30:.2f} GiB** · "
             f"**{format_duration(seconds)}** per epoch, whole run at most "
-            f"**{format_duration(seconds * config.epochs)}** ({cost.engine})"
+            f"**{format_duration(seconds * epochs)}** ({cost.engine})"
         )
-        return True
+        return
     columns = st.columns(4)
     columns[0].metric("Parameters", f"{cost.params:,}")
     columns[1].metric(
         "Memory", f"{cost.memory_bytes / 2**30:.2f} GiB", help=f"{cost.memory_available / 2**30:.1f} GiB free"
     )
     columns[2].metric("Per epoch (estimate)", format_duration(seconds))
-    columns[3].metric("Whole run, at most", format_duration(seconds * config.epochs))
+    columns[3].metric("Whole run, at most", format_duration(seconds * epochs))
     device = describe_device()
     where = ", ".join(device.gpus) if has_gpu else f"the CPU ({device.cpu_cores} cores, {device.cpu_model})"
     st.caption(
-        f"Trains on {where} with the **{cost.engine}** engine. The estimate is "
-        + ("timed on a few real batches of that engine here, once per setting" if how == "timed" else how)
-        + "; the live panel measures the real speed as it trains. Early stopping may end the run sooner."
+        f"Trains on {where} with the **{cost.engine}** engine. The estimate is {how}; "
+        "the live panel measures the real speed as it trains. Early stopping may end the run sooner."
     )
-    return True
 
 
 with train_tab:

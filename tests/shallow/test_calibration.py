@@ -109,3 +109,69 @@ def test_calibrating_in_a_subprocess_returns_the_same_kind_of_answer():
     """The page's path (a fresh process, answer as JSON) gives a Calibration for the chosen engine."""
     result = calibrate_in_subprocess(SMALL)
     assert isinstance(result, Calibration) and result.engine == "numpy" and result.seconds_per_batch > 0
+
+
+def test_the_background_timer_times_one_setting_at_a_time_newest_first(monkeypatch):
+    """Many sessions asking at once start one timing at a time; the newest request goes first; old ones drop."""
+    import threading
+    import time
+
+    from core.shallow import calibration
+
+    gate, running, order = threading.Event(), [], []
+    lock = threading.Lock()
+    at_once = []
+
+    def timed(config, timeout=300):
+        with lock:
+            running.append(config)
+            at_once.append(len(running))
+        gate.wait(10)
+        with lock:
+            running.remove(config)
+            order.append(config.hidden_units[0])
+        return calibration.Calibration("numpy", 0.01 * config.hidden_units[0], 1e-4, 0.1)
+
+    monkeypatch.setattr(calibration, "calibrate_in_subprocess", timed)
+    timer = calibration.BackgroundTimer(max_waiting=3)
+    assert timer.result(SMALL.replace(hidden_units=(1,))) is None
+    time.sleep(0.2)  # The first one is being timed; five more arrive meanwhile.
+    for units in (2, 3, 4, 5, 6):
+        assert timer.result(SMALL.replace(hidden_units=(units,), epochs=7)) is None
+    gate.set()
+    deadline = time.monotonic() + 10
+    while timer.timed < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert max(at_once) == 1
+    assert order == [1, 6, 5, 4]  # Then the newest three of the five; 2 and 3 were dropped.
+    assert timer.result(SMALL.replace(hidden_units=(6,))).seconds_per_batch == 0.06  # Any epochs: one speed key.
+    assert timer.result(SMALL.replace(hidden_units=(2,))) is None  # Dropped, so asked again.
+    while timer.timed < 5 and time.monotonic() < deadline:  # Done before the next test patches the timing.
+        time.sleep(0.05)
+    assert order[-1] == 2
+
+
+def test_a_failed_timing_is_kept_a_while_then_tried_again(monkeypatch):
+    import time
+
+    from core.shallow import calibration
+
+    calls = []
+
+    def fails(config, timeout=300):
+        calls.append(config)
+        raise RuntimeError("Timing a few batches took longer than 300 s.")
+
+    monkeypatch.setattr(calibration, "calibrate_in_subprocess", fails)
+    timer = calibration.BackgroundTimer(retry_after=0.5)
+    assert timer.result(SMALL) is None
+    deadline = time.monotonic() + 10
+    while timer.timed < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert isinstance(timer.result(SMALL), RuntimeError) and len(calls) == 1
+    time.sleep(0.6)
+    assert timer.result(SMALL) is None  # Stale: queued again.
+    while timer.timed < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(calls) == 2
