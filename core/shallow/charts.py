@@ -6,7 +6,10 @@ readable from the back of a lecture hall.
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
+import numpy as np
 import pandas as pd
 
 SPLIT_COLOURS = {"train": "#4c78a8", "validation": "#f58518"}
@@ -14,6 +17,20 @@ SOURCE_SHAPES = {"your runs": "circle", "the article": "diamond", "AlexNet": "sq
 SOURCE_COLOURS = {"your runs": "#4c78a8", "the article": "#f58518", "AlexNet": "#54a24b"}
 CONFUSION_SELECTION = "cell"
 """Name of the confusion matrix's click selection; the page reads the chosen cell under it."""
+
+
+def percent_format(*values) -> str:
+    """A d3 percent format with enough decimals that an axis over `values` repeats no label.
+
+    An axis of accuracies from 85.6% to 86.9% with ".0%" reads "86%, 86%, 86%, 87%"; Vega puts
+    about five ticks on an axis, so the decimals follow the span divided by five.
+    """
+    finite = [float(v) for part in values for v in np.ravel(np.asarray(part, dtype=float)) if np.isfinite(v)]
+    span = max(finite) - min(finite) if len(finite) > 1 else 0.0
+    if span <= 0:
+        return ".1%"
+    step = span / 5 * 100  # In percentage points.
+    return f".{min(3, max(0, -math.floor(math.log10(step))))}%"
 
 
 def _sized(chart, large: bool, height: int = 300):
@@ -48,7 +65,9 @@ def training_curve(frame: pd.DataFrame, metric: str, references=(), large: bool 
                 "value:Q",
                 title=metric,
                 scale=alt.Scale(zero=False),
-                axis=alt.Axis(format=".0%" if is_accuracy else ".2f"),
+                axis=alt.Axis(
+                    format=percent_format(data["value"], [value for _, value in references]) if is_accuracy else ".2f"
+                ),
             ),
             color=alt.Color(
                 "split:N",
@@ -116,7 +135,7 @@ def compare_curves(frame: pd.DataFrame, metric: str, large: bool = False):
                 "value:Q",
                 title=f"validation {metric}",
                 scale=alt.Scale(zero=False),
-                axis=alt.Axis(format=".0%" if metric == "accuracy" else ".2f"),
+                axis=alt.Axis(format=percent_format(data["value"]) if metric == "accuracy" else ".2f"),
             ),
             color=alt.Color("run:N", title=None, legend=alt.Legend(orient="bottom", columns=1, labelLimit=600)),
             tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")],
@@ -145,7 +164,12 @@ def accuracy_versus_parameters(
         .mark_point(size=260 if large else 120, filled=True)
         .encode(
             x=alt.X("parameters:Q", title="parameters (log scale)", scale=alt.Scale(type="log")),
-            y=alt.Y("test accuracy:Q", title="test accuracy", scale=alt.Scale(zero=False), axis=alt.Axis(format=".0%")),
+            y=alt.Y(
+                "test accuracy:Q",
+                title="test accuracy",
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(format=percent_format(frame["test accuracy"], alexnet, article or alexnet)),
+            ),
             color=alt.Color(
                 "source:N",
                 title=None,

@@ -177,3 +177,25 @@ def test_the_training_caption_names_the_ray_node_only_for_ray_jobs():
     assert view.training_caption(remote) == (
         "Training on GPU: H200 (jax) (Ray node gpu1 (10.0.0.5)) with the jax engine; best epoch so far: –."
     )
+
+
+def _d3_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Tick values as d3's scale.ticks places them: a step of 1, 2 or 5 times a power of ten."""
+    import math
+
+    raw = (high - low) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = min((m * power for m in (1, 2, 5, 10) if m * power >= raw * 0.7), key=lambda s: abs(s - raw))
+    first = math.ceil(low / step)
+    return [n * step for n in range(first, math.floor(high / step) + 1)]
+
+
+@pytest.mark.parametrize("low, high", [(0.856, 0.869), (0.8640, 0.8652), (0.50, 0.95), (0.80, 0.87), (0.1, 0.99)])
+def test_accuracy_axes_never_repeat_a_label(low, high):
+    """The class board's and the curves' percent axes: every tick d3 would draw gets its own label."""
+    from core.shallow.charts import percent_format
+
+    decimals = int(percent_format([low, high]).strip(".%"))
+    for count in (4, 5, 8):  # Vega's tick count follows the chart's height.
+        labels = [f"{tick * 100:.{decimals}f}%" for tick in _d3_ticks(low, high, count)]
+        assert len(set(labels)) == len(labels), labels
