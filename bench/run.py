@@ -74,7 +74,13 @@ def render_report() -> str:
             "",
             f"Measured {result['date']} on {host['cpu']}, {host['cores']} cores"
             f"{' (AVX512-BF16)' if host['bf16'] else ''}, {host['memory_gib']} GiB, GPU: {host['gpu']}, "
-            f"Python {host['python']}, Keras backend {host['keras_backend']}.",
+            f"Python {host['python']}, Keras backend {host['keras_backend']}."
+            + (
+                f" Load average (1 min) {result['load'][0]:g} at the start, {result['load'][1]:g} at the end"
+                f" (the machine has {host['cores']} cores)."
+                if "load" in result
+                else ""
+            ),
             "",
             "| metric | value | unit | note |",
             "|---|---:|---|---|",
@@ -103,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {module.TITLE}", flush=True)
         if args.tiny and "tiny" not in inspect.signature(module.run).parameters:
             parser.error(f"benchmark {name} has no --tiny version")
+        load_before = os.getloadavg()[0]
         rows = module.run(tiny=True) if args.tiny else module.run()
         for row in rows:
             print(
@@ -115,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             "description": getattr(module, "DESCRIPTION", "").strip(),
             "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "machine": machine(),
+            "load": [round(load_before, 1), round(os.getloadavg()[0], 1)],
             "rows": rows,
         }
         (RESULTS_DIR / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
