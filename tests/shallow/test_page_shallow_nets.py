@@ -6,6 +6,7 @@ queue and save to a temporary `EXPLORER_DATA_DIR`. Runs are tiny (a few hundred 
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -280,10 +281,11 @@ def test_the_estimate_is_the_timed_engine_times_the_batches_of_an_epoch(monkeypa
     validation images at 1 ms: 20 s + 6 s) shows 26 s per epoch and 9 min for its 20 epochs, and says so."""
     from core.shallow import calibration
 
-    asked = []
+    asked, measured = [], threading.Event()
 
     def timed(config, timeout=300):
         asked.append(config)
+        measured.wait(30)  # Timing takes seconds; the page must not wait for it.
         return calibration.Calibration("numpy", 0.5, 1e-3, 1.0)
 
     monkeypatch.setattr(calibration, "calibrate_in_subprocess", timed)
@@ -291,6 +293,7 @@ def test_the_estimate_is_the_timed_engine_times_the_batches_of_an_epoch(monkeypa
     at = open_page()
     assert not at.exception
     assert "a first guess while a few real batches are timed here" in shown_text(at)  # At once, not after the timing.
+    measured.set()
     at = rerun_until(at, lambda: metric(at, "Per epoch (estimate)") == "26 s")
     assert metric(at, "Whole run, at most") == "9 min"  # 520 s
     assert "timed on a few real batches of that engine here" in shown_text(at)
