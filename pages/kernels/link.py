@@ -65,7 +65,7 @@ def aligned(matrix: np.ndarray) -> str:
     """The kernel's rounded entries in aligned columns."""
     rows = kernels.kernel_cells(matrix)
     width = max(len(text) for row in rows for text in row)
-    return "\n".join("  ".join(text.rjust(width) for text in row) for row in rows)
+    return "\n".join(" ".join(text.rjust(width) for text in row) for row in rows)
 
 
 def beside_v_and_h(photo, matrix, response, settings, scaling: str, label: str) -> None:
@@ -75,7 +75,8 @@ def beside_v_and_h(photo, matrix, response, settings, scaling: str, label: str) 
     entries = [(label or "Your own kernel", aligned(matrix), response)]
     for preset in (kernels.PRESETS["v"], kernels.PRESETS["h"]):
         entries.append((preset.title, preset.formatted(), respond(photo, as_key(preset.matrix), settings, None)))
-    for column, (title, numbers, result) in zip(st.columns(3), entries, strict=True):
+    widths = [4, 3, 3] if matrix.shape[0] > 3 else [1, 1, 1]  # Room for five columns of numbers.
+    for column, (title, numbers, result) in zip(st.columns(widths), entries, strict=True):
         column.markdown(f"**{title}**")
         column.code(numbers, language=None)
         picture, limit = kernels.to_display(result, scaling)

@@ -116,3 +116,28 @@ def test_typing_your_own_kernel_makes_a_shareable_address():
     assert shared == "0.111,-2,-1,0,0,0,1,2,1"
     again = open_with({"kernel": shared})
     assert cell_values(again, 3)[0] == ["0.111", "-2", "-1"]
+
+
+def button_script():
+    """A page that shows one learned kernel's button, as the shallow-net lab does per kernel."""
+    import numpy as np
+
+    from pages.kernels.link import open_in_kernel_lab
+
+    weights = np.random.default_rng(12).normal(0.0, 0.25, (3, 3, 1, 8)).astype(np.float32)
+    for number in (2, 5):
+        open_in_kernel_lab(weights[:, :, 0, number], f"CNN run 7, filter {number}")
+
+
+def test_the_open_in_the_kernel_lab_button_carries_each_kernels_link():
+    """Each button links to the kernel lab with its own kernel and name, which the lab reads back."""
+    at = AppTest.from_function(button_script, default_timeout=30).run()
+    assert not at.exception
+    buttons = at.get("link_button")
+    assert [button.proto.label for button in buttons] == ["Open in the kernel lab"] * 2
+    weights = np.random.default_rng(12).normal(0.0, 0.25, (3, 3, 1, 8)).astype(np.float32)
+    for button, number in zip(buttons, (2, 5), strict=True):
+        assert button.proto.url == kernels.kernel_lab_link(weights[:, :, 0, number], f"CNN run 7, filter {number}")
+        query = dict(part.split("=", 1) for part in button.proto.url.split("?", 1)[1].split("&"))
+        linked = kernels.kernel_from_query({"kernel": query["kernel"]})
+        np.testing.assert_allclose(linked.matrix, weights[:, :, 0, number], atol=5e-4 * np.abs(weights).max())
