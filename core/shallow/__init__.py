@@ -15,6 +15,7 @@
     scheduling.py  who trains next (FIFO, or round-robin between sessions), waits, the job-length cap
     board.py       the class board: filters, accuracy against parameters, the leaderboard
     runs.py        saved runs in SQLite, each with its `.keras` model
+    network.py     a saved run's network in numpy (weights read with h5py, no Keras): predictions, layers
     evaluation.py  the test-set metrics (the article's Precision/Recall), confusion matrix
     view.py        UI-free tables and text for the page; charts.py draws them with Altair
     __main__.py    the command line: `python -m core.shallow --help`
