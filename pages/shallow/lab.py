@@ -14,6 +14,7 @@ from core.shallow.calibration import Calibration, calibrate_in_subprocess, speed
 from core.shallow.config import TrainingConfig, check_affordable, format_duration
 from pages._shared import asset_text, is_presentation
 from pages.shallow import form, jobs, live, queue_view, settings
+from pages.shallow.picture import try_your_picture
 from pages.shallow.replay import replay_panel
 from pages.shallow.results import show_results
 from pages.shallow.runs import saved_runs
@@ -116,6 +117,9 @@ with train_tab:
             if progress.evaluation:
                 st.subheader("Results on the 10,000 test images")
                 show_results(progress.evaluation, job.config.to_dict(), prefix="sn_job")
+            model_path = jobs.run_store().model_path_for(progress.run_id) if progress.run_id else None
+            if progress.done and model_path and model_path.is_file():  # Written whole, then renamed.
+                try_your_picture(job.config.to_dict(), model_path, prefix="sn_job")
         replay_panel()
 
 with runs_tab:

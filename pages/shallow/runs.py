@@ -14,6 +14,7 @@ from core.shallow.runs import RunStoreError
 from pages._classroom import actor
 from pages._shared import is_presentation
 from pages.shallow.jobs import run_store
+from pages.shallow.picture import try_your_picture
 from pages.shallow.results import PERCENT, show_results
 from pages.shallow.settings import load
 
@@ -112,6 +113,8 @@ def open_run(runs) -> None:
         accuracy.altair_chart(charts.training_curve(frame, "accuracy", large=is_presentation()))
     if run.evaluation:
         show_results(run.evaluation, run.config, prefix="sn_saved")
+    if run.has_model:
+        try_your_picture(run.config, run.model_path, prefix="sn_saved")
 
 
 def saved_runs() -> None:
