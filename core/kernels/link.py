@@ -69,9 +69,16 @@ def _decimals(largest: float) -> int:
     """The decimal place that keeps SIGNIFICANT_DIGITS digits of `largest`, also once it is rounded."""
     exponent = math.floor(math.log10(largest))
     decimals = SIGNIFICANT_DIGITS - 1 - exponent
-    if abs(round(largest, decimals)) >= 10.0 ** (exponent + 1):  # 9.99996 rounds up to 10.000.
+    if math.floor(math.log10(_round(largest, decimals))) > exponent:  # 9.99996 rounds up to 10.000.
         decimals -= 1
     return decimals
+
+
+def _round(value: float, decimals: int) -> float:
+    try:
+        return round(value, decimals)
+    except OverflowError:  # Within one rounding step of the largest float: keep it as it is.
+        return value
 
 
 def _format(value: float) -> str:
@@ -95,7 +102,7 @@ def kernel_cells(matrix) -> list[list[str]]:
     if largest == 0.0:
         return [["0"] * values.shape[1] for _ in range(values.shape[0])]
     decimals = _decimals(largest)
-    return [[_format(round(float(value), decimals)) for value in row] for row in values]
+    return [[_format(_round(float(value), decimals)) for value in row] for row in values]
 
 
 def kernel_to_query(matrix, label: str | None = None) -> dict[str, str]:

@@ -124,3 +124,10 @@ def test_only_finite_3x3_and_5x5_kernels_make_links(matrix):
     """The lab's editable kernel is 3x3 or 5x5: other shapes (and nan) are refused with a message."""
     with pytest.raises(ValueError, match="kernel"):
         kernel_to_query(matrix)
+
+
+def test_extreme_magnitudes_make_links_that_read_back():
+    """Entries near the largest float, or tiny beside it, still make a link (no overflow) that reads back."""
+    for matrix in (np.full((3, 3), 1e308), [[1.7976931348623157e308, 1, 0], [0, 0, 0], [0, 0, -1e-300]]):
+        linked = kernel_from_query(read_link(kernel_lab_link(matrix)))
+        np.testing.assert_allclose(linked.matrix, matrix, rtol=0, atol=5e-4 * np.abs(matrix).max())
