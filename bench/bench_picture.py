@@ -19,7 +19,8 @@ DESCRIPTION = """
 scaled to the 1024-pixel working copy): load, trim, resize, sharpen, centre, negate, grayscale, with
 every step's picture kept. Then `core.shallow.network.Network.predict` of one prepared picture with the
 article's network (392 neurons, no activation; random weights of the right shapes, the time does not
-depend on their values). Median of 5 runs each, in the page's process (no TensorFlow).
+depend on their values). Median of 5 runs each, in the page's process (no TensorFlow). Measured while
+other engineers ran test suites on the same 2 cores (load average about 6): noisy, an upper bound.
 """
 
 ROOT = Path(__file__).resolve().parent.parent
