@@ -14,6 +14,7 @@ SHARED = {"core.data", "core.images", "core.device", "core.labs", "core.devserve
 SEAMS = {
     ("kernels", "core.catdog.classify"),  # The kernel page shows the cat-or-dog network's first filters.
     ("architectures", "core.shallow.runs"),  # The architectures page plots the saved shallow-net runs.
+    ("shallow", "core.kernels.link"),  # A trained CNN's kernels open in the kernel lab.
 }
 
 

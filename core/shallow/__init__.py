@@ -18,10 +18,11 @@
     network.py     a saved run's network in numpy (weights read with h5py, no Keras): predictions, layers
     inside.py      what a trained network computes: class templates, neuron maps, CNN kernels and feature
                    maps, signed colours
+    picture.py     your own photo prepared the way Fashion-MNIST was made (each step kept), for a run to classify
     evaluation.py  the test-set metrics (the article's Precision/Recall), confusion matrix
     view.py        UI-free tables and text for the page; charts.py draws them with Altair
     __main__.py    the command line: `python -m core.shallow --help`
 
-May import: `core.data`, `core.device`, `core.classroom`, and its own modules. Other labs read its saved runs
+May import: `core.data`, `core.device`, `core.classroom`, `core.images` (photos), and its own modules. Other labs read its saved runs
 through one seam, `core.shallow.runs.list_finished_runs` (the Architectures page plots them).
 """

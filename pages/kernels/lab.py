@@ -7,6 +7,7 @@ from core import kernels
 from core.images import ImageError, for_display, load_image
 from pages._shared import ASSETS, asset_text
 from pages.kernels.learned import learned_filters
+from pages.kernels.link import beside_v_and_h, cell_key, load_linked_kernel, sync_link
 from pages.kernels.pixel import one_pixel
 from pages.kernels.responses import as_key, prepare, respond
 
@@ -44,6 +45,7 @@ except ImageError as error:
     st.error(str(error))
     st.stop()
 
+load_linked_kernel(CUSTOM)
 left, right = st.columns([2, 3])
 choice = left.selectbox("Kernel", [*(kernel.title for kernel in kernels.PRESETS.values()), CUSTOM], key="kernel")
 preset = next((kernel for kernel in kernels.PRESETS.values() if kernel.title == choice), None)
@@ -54,24 +56,27 @@ if preset:
     if preset.name in ("v", "h"):
         right.markdown(asset_text("kernels_naming.md"))
 else:
-    size = left.segmented_control(
-        "Size", [3, 5], default=3, format_func=lambda n: f"{n}x{n}", required=True, key="size"
-    )
+    st.session_state.setdefault("size", 3)  # Set here, or by a link's kernel, never both.
+    size = left.segmented_control("Size", [3, 5], format_func=lambda n: f"{n}x{n}", required=True, key="size")
     right.caption("Type integers, decimals or fractions such as 1/9.")
-    cells = [
-        [
-            cell.text_input(
-                f"Row {r + 1}, column {c + 1}", f"{STARTING_GRIDS[size][r, c]:g}", key=f"cell{size}_{r}_{c}"
-            )
-            for c, cell in enumerate(right.columns(size))
-        ]
-        for r in range(size)
-    ]
+    cells = []
+    for r in range(size):
+        for c in range(size):
+            st.session_state.setdefault(cell_key(size, r, c), f"{STARTING_GRIDS[size][r, c]:g}")
+        cells.append(
+            [
+                cell.text_input(f"Row {r + 1}, column {c + 1}", key=cell_key(size, r, c))
+                for c, cell in enumerate(right.columns(size))
+            ]
+        )
     try:
         matrix = kernels.kernel_from_cells(cells)
     except ValueError as error:
         st.error(f"Your kernel cannot be used yet. {error}")
         st.stop()
+label = sync_link(None if preset else matrix)
+if label:
+    left.markdown(f"From the link: **{label}**")
 
 options = st.columns(4)
 mode = options[0].radio("Border", list(kernels.MODES), help=describe(kernels.MODES), key="mode")
@@ -117,5 +122,7 @@ st.caption(
     "fast; the download filters the full photo."
 )
 
+if not preset:
+    beside_v_and_h(photo, matrix, response, settings, scaling, label)
 one_pixel(photo, matrix, settings, response, scaling, limit, preset, partner, magnitude)
 learned_filters(photo)

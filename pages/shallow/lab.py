@@ -12,7 +12,7 @@ from core.shallow.calibration import BackgroundTimer, Calibration
 from core.shallow.config import check_affordable, format_duration
 from pages._shared import asset_text, is_presentation
 from pages.shallow import form, jobs, live, queue_view, settings
-from pages.shallow.inside import show_inside
+from pages.shallow.picture import trained_network
 from pages.shallow.replay import replay_panel
 from pages.shallow.results import show_results
 from pages.shallow.runs import saved_runs
@@ -137,7 +137,7 @@ with train_tab:
                 show_results(progress.evaluation, job.config.to_dict(), prefix="sn_job")
             if progress.done and progress.run_id is not None:
                 model_path = jobs.run_store().model_path_for(progress.run_id)
-                show_inside(job.config.to_dict(), model_path, "sn_job", progress.evaluation)
+                trained_network(job.config.to_dict(), model_path, "sn_job", progress.evaluation)
         replay_panel()
 
 with runs_tab:

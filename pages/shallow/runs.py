@@ -13,8 +13,8 @@ from core.shallow.config import article_results
 from core.shallow.runs import RunStoreError
 from pages._classroom import actor
 from pages._shared import is_presentation
-from pages.shallow.inside import show_inside
 from pages.shallow.jobs import run_store
+from pages.shallow.picture import trained_network
 from pages.shallow.results import PERCENT, show_results
 from pages.shallow.settings import load
 
@@ -113,7 +113,7 @@ def open_run(runs) -> None:
         accuracy.altair_chart(charts.training_curve(frame, "accuracy", large=is_presentation()))
     if run.evaluation:
         show_results(run.evaluation, run.config, prefix="sn_saved")
-    show_inside(run.config, run.model_path, "sn_saved", run.evaluation)
+    trained_network(run.config, run.model_path, "sn_saved", run.evaluation)
 
 
 def saved_runs() -> None:

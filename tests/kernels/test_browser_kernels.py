@@ -83,3 +83,44 @@ def test_very_flat_tall_and_tiny_uploads_are_filtered(app_server, page, artifact
         for index in range(2):
             assert images.nth(index).evaluate("img => img.decode().then(() => img.naturalWidth > 0)")
         screenshot_whole_page(page, artifacts_dir / f"kernels-{width}x{height}.png")
+
+
+def test_a_shared_kernel_link_opens_the_lab_with_the_kernel_in_its_cells(app_server, page, artifacts_dir):
+    """A learned 5x5 kernel's link, followed from another lab's page, fills the 25 cells and shows V and H beside it."""
+    from playwright.sync_api import expect
+
+    from core.kernels import kernel_cells, kernel_lab_link
+
+    learned = np.random.default_rng(12).normal(0.0, 0.25, (5, 5)).astype(np.float32)
+    link = kernel_lab_link(learned, "CNN run 12, filter 3")
+    # The link is relative, as a button on the shallow-net lab's page holds it: resolve it from there.
+    page.goto(f"{app_server.url}/shallow_nets")
+    page.get_by_text("Shallow-net lab").first.wait_for(timeout=SETTLE_MS)
+    page.goto(page.evaluate("link => new URL(link, location.href).href", link))
+    page.get_by_text("From the link:").wait_for(timeout=SETTLE_MS)
+    wait_until_idle(page)
+    assert page.url.split("?")[0].endswith("/kernels")
+    kernel_box = page.get_by_test_id("stSelectbox").filter(has_text="Kernel").locator("input")
+    assert kernel_box.input_value() == "Your own kernel"
+    body = page.inner_text("body")
+    assert "CNN run 12, filter 3" in body
+    assert "Your kernel beside the article's V and H" in body
+    # Each cell holds the link's value (the inputs get their values just after they appear: wait for it).
+    for r, row in enumerate(kernel_cells(learned)):
+        for c, text in enumerate(row):
+            expect(page.get_by_label(f"Row {r + 1}, column {c + 1}", exact=True)).to_have_value(text, timeout=SETTLE_MS)
+    images = page.locator('[data-testid="stImage"] img')
+    images.nth(4).wait_for(timeout=SETTLE_MS)
+    assert all(images.nth(index).evaluate("img => img.naturalWidth > 0") for index in range(5))
+    assert page.get_by_test_id("stException").count() == 0
+    screenshot_whole_page(page, artifacts_dir / "kernels-linked.png")
+
+
+def test_a_broken_kernel_link_says_why_and_shows_the_lab(app_server, page):
+    """A link with a word among the numbers names the entry; the lab still shows V on the sample photo."""
+    page.goto(f"{app_server.url}/kernels?kernel=1,0,-1,2,zero,-2,1,0,-1")
+    page.get_by_text("'zero' is not a number").wait_for(timeout=SETTLE_MS)
+    wait_until_idle(page)
+    kernel_box = page.get_by_test_id("stSelectbox").filter(has_text="Kernel").locator("input")
+    assert kernel_box.input_value() == "V (the article's vertical filter)"
+    assert "Sum of the products" in page.inner_text("body")
