@@ -11,6 +11,7 @@ import streamlit as st
 from core.data import CLASS_NAMES
 from core.shallow import inside
 from core.shallow.network import Network, NetworkFileError
+from pages.kernels.link import open_in_kernel_lab
 from pages.shallow.results import test_images
 
 MAP_ZOOM = 4  # A 28 x 28 map shown 112 pixels wide, like the gallery.
@@ -48,7 +49,7 @@ def show_inside(config: dict, model_path, prefix: str, evaluation: dict | None =
             return
         gallery = [mistake["index"] for mistake in (evaluation or {}).get("confident_mistakes", [])]
         if network.shape.architecture == "cnn":
-            kernels_view(network, prefix)
+            kernels_view(network, prefix, Path(model_path).stem.replace("-", " "))
             feature_maps_view(network, prefix, gallery)
             return
         if inside.collapses_to_templates(network):
@@ -101,7 +102,7 @@ def neurons_view(network: Network, prefix: str) -> None:
     legend(scale, "these maps")
 
 
-def kernels_view(network: Network, prefix: str) -> None:
+def kernels_view(network: Network, prefix: str, source: str) -> None:
     shape = network.shape
     st.markdown(
         f"**Learned kernels** ({shape.filters} filters of {shape.kernel_size} × {shape.kernel_size} "
@@ -124,6 +125,8 @@ def kernels_view(network: Network, prefix: str) -> None:
     bias = float(network.weights[f"conv_{block}"][1][chosen])
     st.dataframe(pd.DataFrame(kernels[chosen, channel]).round(4), key=f"{prefix}_inside_kernel_table")
     st.caption(f"Filter {chosen}, input channel {channel}, block {block}; its bias is {bias:+.4f}.")
+    name = f"CNN {source}, block {block} filter {chosen}" + (f" channel {channel}" if kernels.shape[1] > 1 else "")
+    open_in_kernel_lab(kernels[chosen, channel], name, key=f"{prefix}_inside_open_kernel")
 
 
 def feature_maps_view(network: Network, prefix: str, gallery: list[int]) -> None:

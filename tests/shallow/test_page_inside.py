@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import kernels
 from core.data import CLASS_NAMES, load_fashion_mnist
 from core.labs import ROOT
 from core.shallow.config import TrainingConfig
@@ -117,6 +118,11 @@ def test_a_saved_cnn_shows_its_kernels_as_pictures_and_numbers_and_feature_maps(
     kernel = model.get_layer("conv_1").get_weights()[0]
     at.selectbox(key="t_inside_filter").set_value(2).run()
     np.testing.assert_allclose(at.dataframe[0].value.to_numpy(), kernel[:, :, 0, 2].round(4), atol=1e-6)
+    (button,) = at.get("link_button")  # "Open in the kernel lab" with this very kernel, through the address.
+    query = dict(part.split("=", 1) for part in button.proto.url.split("?", 1)[1].split("&"))
+    linked = kernels.kernel_from_query({"kernel": query["kernel"]})
+    np.testing.assert_allclose(linked.matrix, kernel[:, :, 0, 2], atol=5e-4 * np.abs(kernel[:, :, 0, 2]).max())
+    assert button.proto.url.startswith("kernels?") and "filter+2" in button.proto.url
     assert [m.value for m in at.markdown if m.value.startswith("`")] == [
         "`conv_1` (28 × 28 per filter)",
         "`activation_1` (28 × 28 per filter)",
