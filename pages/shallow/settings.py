@@ -13,7 +13,7 @@ import streamlit as st
 from core.shallow import view
 from core.shallow.config import MAX_LAYERS, TrainingConfig, article_results
 
-ARCHITECTURE_NAMES = {"article": "Per-pixel (the article)", "mlp": "Conventional MLP"}
+ARCHITECTURE_NAMES = {"article": "Per-pixel (the article)", "mlp": "Conventional MLP", "cnn": "Shallow CNN"}
 
 
 def widget_values(config: TrainingConfig) -> dict:
@@ -23,6 +23,9 @@ def widget_values(config: TrainingConfig) -> dict:
         "sn_architecture": config.architecture,
         "sn_layers": len(units),
         **{f"sn_units_{layer}": units[min(layer, len(units)) - 1] for layer in range(1, MAX_LAYERS + 1)},
+        "sn_filters": config.filters,
+        "sn_kernel_size": config.kernel_size,
+        "sn_conv_blocks": config.conv_blocks,
         "sn_activation": config.activation,
         "sn_dropout": config.dropout,
         "sn_optimizer": config.optimizer,

@@ -1,0 +1,81 @@
+"""The smallest shallow CNN that beats AlexNet's 86.43%: one-block CNNs with growing F, trained fully."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+TITLE = "Shallow CNN: the fewest filters that beat AlexNet's 86.43% (one block, 3 x 3, ReLU, dropout 0.2)"
+FILTERS = tuple(int(part) for part in os.environ.get("BENCH_CNN_FILTERS", "1,2,3,4,6,8,12,16").split(","))
+SETTINGS = {
+    "activation": "relu",
+    "dropout": 0.2,
+    "learning_rate": 1e-3,
+    "batch_size": 128,
+    "epochs": 60,
+    "patience": 5,
+}
+DESCRIPTION = f"""
+One-block CNNs (`Conv2D(F, 3 x 3, padding="same")`, ReLU, `MaxPooling2D(2)`, dropout 0.2,
+`Flatten`, `Dense(10, softmax)`) with F = {", ".join(map(str, FILTERS))} in turn, each trained
+through the training command line (`python -m core.shallow --architecture cnn --filters F ...
+--json`, so the app's own path: Keras `fit`, early stopping, the best epoch's weights
+evaluated on the 10,000 test images): all 54,000 training images, 6,000 validation images,
+Adam with learning rate 1e-3 (epsilon 1e-4), batch 128, at most 60 epochs, early stopping
+on the validation loss with patience 5, seed 0, one process per row, under `nice`. The sweep
+stops after the first F whose test accuracy beats AlexNet's 86.43% and the one after it:
+parameters grow with F (1,970 F + 10), so no later F can be smaller. That first F is the
+"smallest CNN that beats AlexNet" preset (`assets/cnn_presets.json`). One seed per F: the
+test accuracy of a rerun moves by a few tenths of a point. Wall times are of a 2-core machine
+shared with other engineers running tests; the load average is given per row.
+"""
+
+ALEXNET = 0.8643
+
+
+def train(filters: int) -> dict:
+    """One full training run of the one-block CNN with `filters` filters, through the CLI."""
+    command = ["nice", "-n", "10", sys.executable, "-m", "core.shallow", "--json", "--architecture", "cnn"]
+    command += ["--filters", str(filters), "--kernel-size", "3", "--conv-blocks", "1"]
+    for name, value in SETTINGS.items():
+        command += [f"--{name.replace('_', '-')}", str(value)]
+    with tempfile.TemporaryDirectory() as runs:  # The runs are saved there, not in var/.
+        environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "EXPLORER_DATA_DIR": runs}
+        output = subprocess.run(command, capture_output=True, text=True, check=True, env=environment).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def run() -> list[dict]:
+    rows, beaten = [], 0
+    for filters in FILTERS:
+        result = train(filters)
+        load = os.getloadavg()[0]
+        accuracy = result["test_accuracy"]
+        beats = accuracy > ALEXNET
+        print(f"  F={filters}: {accuracy:.2%}, {result['params']:,} params, {result['epochs_run']} epochs", flush=True)
+        rows.append(
+            {
+                "metric": f"F={filters}: test accuracy",
+                "value": round(100 * accuracy, 2),
+                "unit": "%",
+                "note": (
+                    f"{result['params']:,} params; best epoch {result['best_epoch']} of {result['epochs_run']}; "
+                    f"test loss {result['test_loss']:.4f}; {'beats' if beats else 'below'} AlexNet"
+                ),
+            }
+        )
+        rows.append(
+            {
+                "metric": f"F={filters}: seconds per epoch",
+                "value": result["seconds_per_epoch"],
+                "unit": "s",
+                "note": f"estimated {result['estimated_seconds_per_epoch']:.1f} s (timed batches); load {load:.1f}",
+            }
+        )
+        beaten += beats
+        if beaten == 2 or (beaten and not beats):
+            break
+    return rows
