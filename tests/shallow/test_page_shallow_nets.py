@@ -79,6 +79,43 @@ def test_settings_show_the_estimate_and_go_into_the_address():
     assert "Trains on the CPU" in shown_text(at) or "Trains on NVIDIA" in shown_text(at)
 
 
+def test_the_cnn_shows_filters_kernel_and_blocks_instead_of_neurons():
+    """Choosing the shallow CNN swaps layers and neurons for filters, kernel side and blocks; the
+    estimate counts the CNN (15,770 for 8 filters 3 x 3, 10,330 for 16 filters in two blocks) and the
+    address carries the CNN's settings only."""
+    at = open_page()
+    at.radio(key="sn_architecture").set_value("cnn").run()
+    assert not at.exception
+    keys = {element.key for element in [*at.number_input, *at.segmented_control]}
+    assert {"sn_filters", "sn_kernel_size", "sn_conv_blocks"} <= keys
+    assert not keys & {"sn_layers", "sn_units_1"}
+    assert metric(at, "Parameters") == "15,770"
+    assert metric(at, "Per epoch (estimate)")
+    assert "with the **keras** engine" in shown_text(at)
+    assert at.query_params["arch"] == "cnn" and "units" not in at.query_params
+    at.number_input(key="sn_filters").set_value(16).run()
+    at.segmented_control(key="sn_conv_blocks").set_value(2).run()
+    assert metric(at, "Parameters") == f"{16 * 9 + 16 + 16 * 16 * 9 + 16 + 7 * 7 * 16 * 10 + 10:,}" == "10,330"
+    assert at.query_params["filters"] == "16" and at.query_params["blocks"] == "2"
+    at.radio(key="sn_architecture").set_value("article").run()
+    assert at.number_input(key="sn_units_1").value and "filters" not in at.query_params
+
+
+def test_a_shared_cnn_link_opens_that_cnn_and_names_a_bad_value():
+    """?arch=cnn&filters=4&kernel=5&blocks=2 fills the CNN's widgets; filters=99 is named in a warning."""
+    at = open_page(arch="cnn", filters="4", kernel="5", blocks="2", activation="relu")
+    assert not at.exception and not at.warning
+    assert at.number_input(key="sn_filters").value == 4
+    assert at.segmented_control(key="sn_kernel_size").value == 5
+    assert at.segmented_control(key="sn_conv_blocks").value == 2
+    assert metric(at, "Parameters") == f"{25 * 4 + 4 + 25 * 4 * 4 + 4 + 7 * 7 * 4 * 10 + 10:,}"
+    bad = open_page(arch="cnn", filters="99", kernel="4")
+    warnings = " ".join(warning.value for warning in bad.warning)
+    assert "`filters=99` from the link" in warnings and "1 to 64" in warnings
+    assert "`kernel=4` from the link" in warnings
+    assert bad.number_input(key="sn_filters").value == 8
+
+
 def test_a_shared_link_fills_the_form_and_reports_what_it_ignores():
     """?units=392&activation=relu&images=all fills the form; a bad value is named, not fatal."""
     at = open_page(units="392", activation="relu", images="all", dropout="0.8", epochs="oops")
