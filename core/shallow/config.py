@@ -699,6 +699,41 @@ def article_results() -> tuple[tuple[ArticleResult, ...], float]:
     return results, float(data["alexnet"]["test_accuracy"])
 
 
+CNN_PRESETS = ARTICLE_RESULTS.with_name("cnn_presets.json")
+
+
+@dataclass(frozen=True)
+class MeasuredPreset:
+    """A configuration the article does not report, with what it scored when trained here.
+
+    Attributes:
+        measured: test_accuracy and test_loss (fractions), epochs_run and best_epoch.
+        source: where and how it was measured (the benchmark and its machine).
+    """
+
+    id: str
+    title: str
+    config: TrainingConfig
+    measured: dict
+    source: str
+
+
+@cache
+def cnn_presets() -> tuple[MeasuredPreset, ...]:
+    """The shallow CNN presets, measured by `python -m bench cnn` (the article trains no CNN)."""
+    data = json.loads(CNN_PRESETS.read_text(encoding="utf-8"))
+    return tuple(
+        MeasuredPreset(
+            id=entry["id"],
+            title=entry["title"],
+            config=TrainingConfig.from_dict(entry["config"]),
+            measured=entry["measured"],
+            source=data["source"],
+        )
+        for entry in data["presets"]
+    )
+
+
 def matching_article_result(config: TrainingConfig) -> ArticleResult | None:
     """The article's result for the same network (architecture, layers, activation, dropout)."""
     for result in article_results()[0]:

@@ -19,6 +19,7 @@ from core.shallow.config import (
     PIXELS,
     TrainingConfig,
     article_results,
+    cnn_presets,
     count_params,
     format_duration,
     matching_article_result,
@@ -386,5 +387,21 @@ def article_presets_frame() -> pd.DataFrame:
                 "epochs": shown(result.reported.get("epochs"), "d"),
             }
             for result in results
+        ]
+    )
+
+
+def cnn_presets_frame() -> pd.DataFrame:
+    """The shallow CNN presets with what they scored here (the article reports none)."""
+    return pd.DataFrame(
+        [
+            {
+                "configuration": preset.title,
+                "parameters": f"{count_params(preset.config):,}",
+                "test accuracy (here)": f"{preset.measured['test_accuracy']:.2%}",
+                "test loss (here)": f"{preset.measured['test_loss']:.4f}",
+                "epochs": f"{preset.measured['epochs_run']:d}",
+            }
+            for preset in cnn_presets()
         ]
     )
