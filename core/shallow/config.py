@@ -434,6 +434,13 @@ _SECONDS_PER_FLOP["jax"] = 2.7e-10
 # epoch with Keras on the reference CPU, 1.05 s with Keras fit on JAX and 0.28 s with a compiled
 # JAX loop on an H100 (54,000 images).
 _GPU_SPEEDUP = {"keras": 120.0, "jax": 450.0}
+# The CNN on Keras `fit` (oneDNN convolutions): a fixed cost per image (Keras' per-batch work spread over
+# 128 images) plus far less per element and per FLOP than the dense layers. Fitted to timed batches of
+# 16 CNNs (F 1 to 64, k 3 and 5, one and two blocks; within -27% to +28%) on a 2-core Intel Xeon under a
+# load average near 10, divided by the speed factor measured beside them (about 2); see BENCHMARKS.md.
+_SECONDS_PER_SAMPLE = {"keras_cnn": 2.0e-5}
+_SECONDS_PER_ELEMENT["keras_cnn"] = 1.9e-9
+_SECONDS_PER_FLOP["keras_cnn"] = 1.1e-11
 _REFERENCE_MATMUL_SECONDS = 0.028
 
 
@@ -464,8 +471,11 @@ def estimate_seconds_per_epoch(config: TrainingConfig, engine: str | None = None
     """
     engine = engine or resolve_engine(config, has_gpu)
     cost_engine = "keras" if has_gpu and engine in _GPU_SPEEDUP else engine
+    if config.is_cnn:
+        cost_engine = "keras_cnn"
     per_sample = (
-        activations_per_sample(config) * _SECONDS_PER_ELEMENT[cost_engine]
+        _SECONDS_PER_SAMPLE.get(cost_engine, 0.0)
+        + activations_per_sample(config) * _SECONDS_PER_ELEMENT[cost_engine]
         + flops_per_sample(config) * _SECONDS_PER_FLOP[cost_engine]
     )
     # Validation each epoch is a forward pass only: about a third of a training step.
