@@ -167,10 +167,6 @@ class TrainingConfig:
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("engine", self.engine, ENGINES)
-        # The settings another architecture reads go back to their defaults (see the class docstring).
-        ignored = ("hidden_units",) if self.is_cnn else ("filters", "kernel_size", "conv_blocks")
-        for name in ignored:
-            object.__setattr__(self, name, _DEFAULTS[name])
         if not 1 <= len(self.hidden_units) <= MAX_LAYERS:
             raise ValueError(f"Use 1 to {MAX_LAYERS} hidden layers, not {len(self.hidden_units)}.")
         for units in self.hidden_units:
@@ -180,6 +176,10 @@ class TrainingConfig:
             raise ValueError(f"The CNN's kernel size must be 3 (3 x 3) or 5 (5 x 5), not {self.kernel_size}.")
         if self.conv_blocks not in CONV_BLOCKS:
             raise ValueError(f"The CNN has 1 or 2 convolution blocks, not {self.conv_blocks}.")
+        # Valid values another architecture reads go back to their defaults (see the class docstring).
+        ignored = ("hidden_units",) if self.is_cnn else ("filters", "kernel_size", "conv_blocks")
+        for name in ignored:
+            object.__setattr__(self, name, _DEFAULTS[name])
         if self.engine in ("numpy", "jax"):
             refuse_convolutions(self, self.engine)
         for name in ("dropout", "learning_rate", "epochs", "patience", "validation_split", "seed"):

@@ -108,6 +108,11 @@ def test_settings_another_architecture_does_not_read_stay_at_their_defaults():
     dense = TrainingConfig(hidden_units=(78,), filters=16, kernel_size=5, conv_blocks=2)
     assert (dense.filters, dense.kernel_size, dense.conv_blocks) == (8, 3, 1)
     assert count_params(dense) == count_params(TrainingConfig(hidden_units=(78,)))
+    # Out of range is refused even where it would be ignored.
+    with pytest.raises(ValueError, match="filters per convolution must be 1 to 64"):
+        TrainingConfig(filters=0)
+    with pytest.raises(ValueError, match="neurons must be 1 to 4,096"):
+        TrainingConfig(architecture="cnn", hidden_units=(5000,))
 
 
 def test_to_dict_round_trip_and_old_saved_configs_load():
@@ -245,3 +250,34 @@ def test_the_command_line_refuses_bad_cnn_settings(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def sweep_accuracies() -> dict[int, float]:
+    """Test accuracy (%) per F from the saved sweep, `python -m bench cnn` (bench/results/cnn.json)."""
+    rows = json.loads((ROOT / "bench" / "results" / "cnn.json").read_text())["rows"]
+    return {
+        int(row["metric"].split(":")[0].removeprefix("F=")): row["value"]
+        for row in rows
+        if row["metric"].endswith(": test accuracy")
+    }
+
+
+def test_the_cnn_presets_are_what_the_sweep_measured():
+    """Each CNN preset is the sweep's network with the sweep's settings and its measured accuracy; the
+    one that beats AlexNet has the fewest parameters of every swept CNN above 86.43%."""
+    from bench.bench_cnn import SETTINGS
+    from core.shallow.config import article_results, cnn_presets
+
+    measured = sweep_accuracies()
+    presets = cnn_presets()
+    assert presets and all("bench cnn" in preset.source and "article" in preset.source for preset in presets)
+    for preset in presets:
+        config = preset.config
+        sweep_config = TrainingConfig(architecture="cnn", filters=config.filters, **SETTINGS)
+        assert config == sweep_config
+        assert 100 * preset.measured["test_accuracy"] == pytest.approx(measured[config.filters], abs=0.005)
+    alexnet = article_results()[1]
+    beating = [filters for filters, accuracy in measured.items() if accuracy > 100 * alexnet]
+    smallest = min(beating, key=lambda filters: count_params(CNN.replace(filters=filters)))
+    winner = next(preset for preset in presets if preset.measured["test_accuracy"] > alexnet)
+    assert winner.config.filters == smallest and "AlexNet" in winner.title

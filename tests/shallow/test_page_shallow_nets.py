@@ -143,6 +143,25 @@ def test_a_preset_loads_the_article_configuration_and_quick_demo_shrinks_it():
     assert at.number_input(key="sn_units_1").value == 392
 
 
+def test_a_cnn_preset_loads_the_measured_cnn_and_says_it_was_measured_here():
+    """The CNN presets sit apart from the article's, load their CNN into the form and say where their
+    numbers come from (this machine, not the article)."""
+    from core.shallow.config import cnn_presets
+
+    at = open_page()
+    preset = next(preset for preset in cnn_presets() if "AlexNet" in preset.title)
+    assert "the article trains no CNN" in at.pills(key="sn_cnn_preset").label
+    at.pills(key="sn_cnn_preset").set_value(preset.id).run()
+    assert not at.exception
+    assert at.radio(key="sn_architecture").value == "cnn"
+    assert at.number_input(key="sn_filters").value == preset.config.filters
+    assert at.number_input(key="sn_epochs").value == preset.config.epochs
+    assert any("as it was trained here" in message.value for message in at.success)
+    shown = [frame.value for frame in at.dataframe if "test accuracy (here)" in frame.value.columns]
+    assert f"{preset.measured['test_accuracy']:.2%}" in shown[0]["test accuracy (here)"].tolist()
+    assert any("bench cnn" in caption.value for caption in at.caption)
+
+
 def test_refused_settings_show_the_reason_and_disable_start():
     """A batch larger than the subset, or a network too big for this machine, shows why and disables Start."""
     at = open_page(images="100", batch="64")
