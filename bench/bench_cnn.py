@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 TITLE = "Shallow CNN: the fewest filters that beat AlexNet's 86.43% (one block, 3 x 3, ReLU, dropout 0.2)"
-FILTERS = tuple(int(part) for part in os.environ.get("BENCH_CNN_FILTERS", "1,2,3,4,6,8,12,16").split(","))
+SWEEP = (1, 2, 3, 4, 6, 8, 12, 16)
+FILTERS = tuple(int(part) for part in os.environ.get("BENCH_CNN_FILTERS", ",".join(map(str, SWEEP))).split(","))
 SETTINGS = {
     "activation": "relu",
     "dropout": 0.2,
@@ -23,7 +24,7 @@ SETTINGS = {
 }
 DESCRIPTION = f"""
 One-block CNNs (`Conv2D(F, 3 x 3, padding="same")`, ReLU, `MaxPooling2D(2)`, dropout 0.2,
-`Flatten`, `Dense(10, softmax)`) with F = {", ".join(map(str, FILTERS))} in turn, each trained
+`Flatten`, `Dense(10, softmax)`) with F = {", ".join(map(str, SWEEP))} in turn, each trained
 through the training command line (`python -m core.shallow --architecture cnn --filters F ...
 --json`, so the app's own path: Keras `fit`, early stopping, the best epoch's weights
 evaluated on the 10,000 test images): all 54,000 training images, 6,000 validation images,
@@ -106,7 +107,8 @@ def result_rows(filters: int, result: dict, load: float) -> list[dict]:
             "value": round(100 * accuracy, 2),
             "unit": "%",
             "note": (
-                f"{result['params']:,} params; best epoch {result['best_epoch']} of {result['epochs_run']}; "
+                f"{accuracy:.2%}; {result['params']:,} params; best epoch {result['best_epoch']} of "
+                f"{result['epochs_run']}; "
                 f"test loss {result['test_loss']:.4f}; {'beats' if accuracy > ALEXNET else 'below'} AlexNet"
             ),
         },
