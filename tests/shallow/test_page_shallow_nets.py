@@ -216,6 +216,21 @@ def test_a_tiny_run_trains_live_then_shows_results_and_is_saved():
     assert all(run.run_id != run_id for run in default_queue().store.list_runs())
 
 
+def test_a_tiny_cnn_trains_from_the_page_and_is_saved_as_a_cnn():
+    """A 2-filter CNN on 300 images for one epoch trains with Keras from the page, shows its test results
+    and is saved with its CNN settings."""
+    at = open_page(arch="cnn", filters="2", images="300", epochs="1", lr="0.01", activation="relu", dropout="0.2")
+    next(button for button in at.button if button.label == "Start training").click().run()
+    assert not at.exception
+    wait_for(at, lambda at: any(header.value == "Results on the 10,000 test images" for header in at.subheader))
+    job = default_queue().get(at.session_state["sn_job"])
+    progress = job.snapshot()
+    assert progress.status == "finished" and progress.engine == "keras"
+    assert float(metric(at, "Test accuracy").rstrip("%")) > 20  # Ten classes: chance is 10%.
+    run = default_queue().store.get_run(progress.run_id)
+    assert run.label == "CNN 2 filters 3x3, ReLU, dropout 0.2" and run.config["filters"] == 2 and run.has_model
+
+
 def test_stop_keeps_what_was_learned_and_a_second_tab_does_not_duplicate():
     """A second session sees the running job and is asked before queueing; Stop ends the first run."""
     first = open_page(images="2000", epochs="200", units="78", batch="16")
