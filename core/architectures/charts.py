@@ -108,6 +108,11 @@ def train_versus_test(rows: list[dict], measure: str = "accuracy", large: bool =
     return _sized(chart, large)
 
 
+def is_cnn_run(run: dict) -> bool:
+    """Whether a saved shallow-net run (a `list_finished_runs` dict) is a shallow CNN."""
+    return (run.get("config") or {}).get("architecture") == "cnn"
+
+
 def accuracy_versus_parameters(
     rows: list[dict],
     our_counts: dict[str, int] | None = None,
@@ -120,7 +125,9 @@ def accuracy_versus_parameters(
         rows: result rows; those with a parameter count are plotted.
         our_counts: total parameters of our rebuilt models by architecture key; used instead of the
             article's figure where present (the parameter check fills it).
-        user_runs: the user's saved shallow-net runs, dicts with label, params, test_accuracy, dataset.
+        user_runs: the user's saved shallow-net runs, dicts with label, params, test_accuracy, dataset
+            and config; shallow CNNs (config architecture "cnn") are drawn as diamonds, the dense
+            nets as crosses.
     """
     our_counts = our_counts or {}
     points = []
@@ -143,15 +150,16 @@ def accuracy_versus_parameters(
             }
         )
     for run in user_runs or []:
+        cnn = is_cnn_run(run)
         points.append(
             {
                 "label": f"your run #{run['run_id']}: {run['label']}",
-                "model": "your shallow nets",
+                "model": "your shallow CNNs" if cnn else "your shallow nets",
                 "dataset": run["dataset"],
                 "parameters": run["params"],
                 "accuracy": run["test_accuracy"],
                 "measure": "test accuracy",
-                "who": "your run",
+                "who": "your CNN run" if cnn else "your run",
                 "parameters from": "your run",
             }
         )
@@ -170,7 +178,7 @@ def accuracy_versus_parameters(
             shape=alt.Shape(
                 "who:N",
                 title="from",
-                scale=alt.Scale(domain=["article", "your run"], range=["circle", "cross"]),
+                scale=alt.Scale(domain=["article", "your run", "your CNN run"], range=["circle", "cross", "diamond"]),
                 legend=alt.Legend(orient="right"),
             ),
             tooltip=[

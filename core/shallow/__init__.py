@@ -1,12 +1,13 @@
 """The shallow-net lab: train the article's shallow networks on Fashion-MNIST and explain them.
 
-    config.py      `TrainingConfig` (validated settings), parameter counts, estimates, `build_model`
+    config.py      `TrainingConfig` (validated settings: the per-pixel net, the MLP, the shallow CNN),
+                   parameter counts, estimates, `build_model`, the article's and the CNN presets
     engines.py     the engines that train a Keras model: Keras `fit`, and the two-product numpy
                    engine for the article's linear network
     piecewise_engine.py  the two-product engine extended to one layer with ReLU, LeakyReLU,
                    PReLU or ELU
     dense_engine.py  the numpy engine for every other per-pixel network (and the MLP)
-    jax_engine.py  the compiled JAX engine for every network (the GPU path)
+    jax_engine.py  the compiled JAX engine for every dense network (the GPU path; the CNN uses Keras)
     replay.py      replays of real full-length runs
     calibration.py times a few real batches of the engine a run would use (the time estimates)
     jobs.py        training jobs, their progress, the queue (when) and the executors (where):

@@ -2,6 +2,7 @@
 
     python -m core.shallow --neurons 392 --dropout 0.8 --activation none --epochs 5 --json
     python -m core.shallow --neurons 78 --neurons 78 --dropout 0.5 --train-limit 5000
+    python -m core.shallow --architecture cnn --filters 8 --kernel-size 3 --activation relu --dropout 0.2
     python -m core.shallow --list
     python -m core.shallow --history RUN_ID > history.csv
 
@@ -24,7 +25,9 @@ import time
 from core.shallow.config import (
     ACTIVATIONS,
     ARCHITECTURES,
+    CONV_BLOCKS,
     ENGINES,
+    KERNEL_SIZES,
     LIMITS,
     OPTIMIZERS,
     TrainingConfig,
@@ -65,6 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="neurons of a hidden layer; repeat for 2-3 layers (default 392)",
     )
+    parser.add_argument(
+        "--filters",
+        type=within_limits("filters", int),
+        default=defaults.filters,
+        help=f"the CNN's filters per convolution (default {defaults.filters})",
+    )
+    parser.add_argument(
+        "--kernel-size",
+        type=int,
+        choices=KERNEL_SIZES,
+        default=defaults.kernel_size,
+        help=f"the CNN's kernel side (default {defaults.kernel_size})",
+    )
+    parser.add_argument(
+        "--conv-blocks",
+        type=int,
+        choices=CONV_BLOCKS,
+        default=defaults.conv_blocks,
+        help="the CNN's convolution blocks (default 1)",
+    )
     parser.add_argument("--dropout", type=within_limits("dropout", float), default=defaults.dropout)
     parser.add_argument("--activation", choices=list(ACTIVATIONS), default=defaults.activation)
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=defaults.optimizer)
@@ -96,6 +119,9 @@ def config_from_args(args: argparse.Namespace) -> TrainingConfig:
     return TrainingConfig(
         architecture=args.architecture,
         hidden_units=tuple(args.neurons or [392]),
+        filters=args.filters,
+        kernel_size=args.kernel_size,
+        conv_blocks=args.conv_blocks,
         activation=args.activation,
         dropout=args.dropout,
         optimizer=args.optimizer,
@@ -236,6 +262,7 @@ def train(queue, config: TrainingConfig, store, as_json: bool, estimated: float)
         "run_id": run.run_id,
         "status": run.status,
         "label": run.label,
+        "config": config.to_dict(),
         "params": count_params(config),
         "epochs_run": run.epochs_run,
         "best_epoch": run.best_epoch,

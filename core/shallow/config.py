@@ -3,7 +3,9 @@
 The article ("Fine-Tuning Shallow Networks with Keras", Fashion-MNIST) applies `Dense(N)` to
 the last axis of a (28, 28, 1) image, so the same N neurons see every pixel and the hidden
 output is (28, 28, N); dropout follows, then `Flatten` and `Dense(10, softmax)`. The
-conventional MLP flattens first. `TrainingConfig` holds every setting, validated up front;
+conventional MLP flattens first. The shallow CNN, the article's own "future work", has one or
+two blocks of `Conv2D(F, k x k, padding="same")`, activation, `MaxPooling2D(2)` and dropout,
+then `Flatten` and `Dense(10, softmax)`. `TrainingConfig` holds every setting, validated up front;
 `build_model(config)` returns the Keras model that is the source of truth for the weights,
 whichever engine trains it.
 """
@@ -29,7 +31,13 @@ TRAIN_POOL = 60000
 ARCHITECTURES = {
     "article": "Per-pixel network (the article): Dense(N) on each pixel, then Flatten",
     "mlp": "Conventional MLP: Flatten first, then Dense(N)",
+    "cnn": "Shallow CNN: Conv2D, pooling, then Dense(10)",
 }
+
+KERNEL_SIZES = (3, 5)
+"""The CNN's square kernel sides on offer."""
+CONV_BLOCKS = (1, 2)
+"""The CNN's convolution blocks (Conv2D, activation, pooling, dropout) on offer."""
 
 # Activation name -> (label, layer factory). Adding one is one line; "none" is linear.
 ACTIVATIONS = {
@@ -99,6 +107,7 @@ def _number(value) -> str:
 
 LIMITS = {
     "hidden_units": Limit(1, MAX_UNITS, "Each hidden layer's neurons"),
+    "filters": Limit(1, 64, "The CNN's filters per convolution"),
     "dropout": Limit(0.0, 0.99, "Dropout (the share of hidden values dropped)", step=0.01),
     "learning_rate": Limit(1e-6, 1.0, "The learning rate"),
     "batch_size": Limit(1, TRAIN_POOL - round(TRAIN_POOL * MIN_VALIDATION_SPLIT), "The batch size"),
@@ -124,6 +133,11 @@ class TrainingConfig:
 
     Defaults are the article's best model: 392 neurons (50% of 784), no activation, 80%
     dropout, Adam (lr 1e-4, epsilon 1e-4), batch 128, 10% validation, patience 50.
+
+    Each architecture reads its own shape settings: the article's net and the MLP
+    `hidden_units`, the CNN `filters`, `kernel_size` and `conv_blocks`. The others are kept at
+    their defaults, so two configs of the same network compare (and cache) as equal;
+    `activation` and `dropout` apply to all three.
     """
 
     architecture: str = "article"
@@ -140,6 +154,9 @@ class TrainingConfig:
     seed: int = 0
     mixed_precision: bool = False
     engine: str = "auto"
+    filters: int = 8
+    kernel_size: int = 3
+    conv_blocks: int = 1
 
     def __post_init__(self):
         units = self.hidden_units
@@ -154,6 +171,17 @@ class TrainingConfig:
             raise ValueError(f"Use 1 to {MAX_LAYERS} hidden layers, not {len(self.hidden_units)}.")
         for units in self.hidden_units:
             LIMITS["hidden_units"].check(units)
+        LIMITS["filters"].check(self.filters)
+        if self.kernel_size not in KERNEL_SIZES:
+            raise ValueError(f"The CNN's kernel size must be 3 (3 x 3) or 5 (5 x 5), not {self.kernel_size}.")
+        if self.conv_blocks not in CONV_BLOCKS:
+            raise ValueError(f"The CNN has 1 or 2 convolution blocks, not {self.conv_blocks}.")
+        # Valid values another architecture reads go back to their defaults (see the class docstring).
+        ignored = ("hidden_units",) if self.is_cnn else ("filters", "kernel_size", "conv_blocks")
+        for name in ignored:
+            object.__setattr__(self, name, _DEFAULTS[name])
+        if self.engine in ("numpy", "jax"):
+            refuse_convolutions(self, self.engine)
         for name in ("dropout", "learning_rate", "epochs", "patience", "validation_split", "seed"):
             LIMITS[name].check(getattr(self, name))
         pool = self.train_pool
@@ -193,6 +221,10 @@ class TrainingConfig:
         return -(-self.train_size // self.batch_size)
 
     @property
+    def is_cnn(self) -> bool:
+        return self.architecture == "cnn"
+
+    @property
     def fits_numpy_engine(self) -> bool:
         """The two-product per-pixel engine's algebra holds (one linear per-pixel layer, the
         article's best); every other network trains on the general numpy engine."""
@@ -200,7 +232,13 @@ class TrainingConfig:
 
     @property
     def label(self) -> str:
-        """A short human name, e.g. "392 neurons, none, dropout 0.8"."""
+        """A short human name, e.g. "392 neurons, none, dropout 0.8" or "CNN 8 filters 3x3, ReLU, dropout 0.2"."""
+        if self.is_cnn:
+            blocks = "" if self.conv_blocks == 1 else f", {self.conv_blocks} blocks"
+            return (
+                f"CNN {self.filters} filter{'s' if self.filters > 1 else ''} {self.kernel_size}x{self.kernel_size}"
+                f"{blocks}, {ACTIVATIONS[self.activation][0].split(' (')[0]}, dropout {self.dropout:g}"
+            )
         layers = " + ".join(str(u) for u in self.hidden_units)
         kind = "" if self.architecture == "article" else "MLP "
         return f"{kind}{layers} neurons, {self.activation}, dropout {self.dropout:g}"
@@ -225,14 +263,52 @@ class TrainingConfig:
         return dataclasses.replace(self, **changes)
 
 
+_DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainingConfig)}
+
+
+def refuse_convolutions(config: TrainingConfig, engine: str) -> None:
+    """Raises ValueError for the CNN: the hand-written numpy and JAX engines train dense layers only.
+
+    Raises:
+        ValueError: `config` is the CNN; the message names the engines that train it.
+    """
+    if config.is_cnn:
+        raise ValueError(
+            f"The {engine} engine trains dense layers only, not the CNN's convolutions; "
+            "choose engine 'auto' or 'keras' for the CNN."
+        )
+
+
 def _check_choice(name: str, value, table: dict) -> None:
     if value not in table:
         raise ValueError(f"Unknown {name} {value!r}; choose one of: {', '.join(table)}.")
 
 
 # Estimates -------------------------------------------------------------------------------------
+def conv_sides(config: TrainingConfig) -> list[int]:
+    """The CNN's image side entering each convolution block: 28, then 14 (pooling halves it)."""
+    return [IMAGE_SHAPE[0] // 2**block for block in range(config.conv_blocks)]
+
+
+def _count_cnn_params(config: TrainingConfig) -> int:
+    """Each block: F kernels of k x k x (channels in) and F biases ("same" padding keeps the side);
+    PReLU a slope per element of the block's (side, side, F) output; then Dense(10) on the
+    flattened (side / 2, side / 2, F) output of the last pooling."""
+    filters, area = config.filters, config.kernel_size**2
+    total, channels = 0, IMAGE_SHAPE[2]
+    for side in conv_sides(config):
+        total += area * channels * filters + filters
+        if config.activation == "prelu":
+            total += side * side * filters
+        channels = filters
+    last = conv_sides(config)[-1] // 2
+    return total + last * last * filters * NUM_CLASSES + NUM_CLASSES
+
+
 def count_params(config: TrainingConfig) -> int:
     """Trainable parameters, counted by hand (tests check them against Keras' own count)."""
+    if config.is_cnn:
+        return _count_cnn_params(config)
     units = config.hidden_units
     total = 0
     if config.architecture == "article":
@@ -255,13 +331,23 @@ def count_params(config: TrainingConfig) -> int:
 
 
 def activations_per_sample(config: TrainingConfig) -> int:
-    """Hidden values one image produces (all layers): 784 x N per layer for the article's net."""
+    """Hidden values one image produces (all layers): 784 x N per layer for the article's net,
+    the convolutions' (side, side, F) outputs for the CNN."""
+    if config.is_cnn:
+        return sum(side * side * config.filters for side in conv_sides(config))
     per_pixel = PIXELS if config.architecture == "article" else 1
     return sum(per_pixel * n for n in config.hidden_units)
 
 
 def flops_per_sample(config: TrainingConfig) -> float:
     """Multiply-adds x 2 of one forward pass."""
+    if config.is_cnn:
+        flops, channels = 0.0, IMAGE_SHAPE[2]
+        for side in conv_sides(config):
+            flops += 2 * side * side * config.kernel_size**2 * channels * config.filters
+            channels = config.filters
+        last = conv_sides(config)[-1] // 2
+        return flops + 2 * last * last * config.filters * NUM_CLASSES
     units = config.hidden_units
     if config.architecture == "article":
         flops, inputs = 0.0, 1
@@ -279,12 +365,16 @@ def flops_per_sample(config: TrainingConfig) -> float:
 def resolve_engine(config: TrainingConfig, has_gpu: bool = False) -> str:
     """The engine that will train this config.
 
-    On a GPU with JAX installed (`make run GPU=1`): the compiled JAX engine, for every network.
+    On a GPU with JAX installed (`make run GPU=1`): the compiled JAX engine, for every dense network.
     On a CPU: numpy for every per-pixel network; the MLP stays on Keras: its products are large
     and few, and `fit` ran them faster than the numpy engine in the benchmark (BENCHMARKS.md).
+    The CNN always trains with Keras `fit` (on the GPU when Keras sees one): the hand-written
+    engines have no convolutions.
     """
     if config.engine != "auto":
         return config.engine
+    if config.is_cnn:
+        return "keras"
     if has_gpu and importlib.util.find_spec("jax") is not None:
         return "jax"
     # Mixed precision is a Keras feature (bf16/fp16 layers); the numpy engine is float32.
@@ -344,6 +434,13 @@ _SECONDS_PER_FLOP["jax"] = 2.7e-10
 # epoch with Keras on the reference CPU, 1.05 s with Keras fit on JAX and 0.28 s with a compiled
 # JAX loop on an H100 (54,000 images).
 _GPU_SPEEDUP = {"keras": 120.0, "jax": 450.0}
+# The CNN on Keras `fit` (oneDNN convolutions): a fixed cost per image (Keras' per-batch work spread over
+# 128 images) plus far less per element and per FLOP than the dense layers. Fitted to timed batches of
+# 16 CNNs (F 1 to 64, k 3 and 5, one and two blocks; within -27% to +28%) on a 2-core Intel Xeon under a
+# load average near 10, divided by the speed factor measured beside them (about 2); see BENCHMARKS.md.
+_SECONDS_PER_SAMPLE = {"keras_cnn": 2.0e-5}
+_SECONDS_PER_ELEMENT["keras_cnn"] = 1.9e-9
+_SECONDS_PER_FLOP["keras_cnn"] = 1.1e-11
 _REFERENCE_MATMUL_SECONDS = 0.028
 
 
@@ -374,8 +471,11 @@ def estimate_seconds_per_epoch(config: TrainingConfig, engine: str | None = None
     """
     engine = engine or resolve_engine(config, has_gpu)
     cost_engine = "keras" if has_gpu and engine in _GPU_SPEEDUP else engine
+    if config.is_cnn:
+        cost_engine = "keras_cnn"
     per_sample = (
-        activations_per_sample(config) * _SECONDS_PER_ELEMENT[cost_engine]
+        _SECONDS_PER_SAMPLE.get(cost_engine, 0.0)
+        + activations_per_sample(config) * _SECONDS_PER_ELEMENT[cost_engine]
         + flops_per_sample(config) * _SECONDS_PER_FLOP[cost_engine]
     )
     # Validation each epoch is a forward pass only: about a third of a training step.
@@ -453,16 +553,21 @@ def check_affordable(config: TrainingConfig, has_gpu: bool = False) -> Estimate:
     if cost.memory_bytes > MEMORY_FRACTION * cost.memory_available:
         raise ValueError(
             f"This model needs about {cost.memory_bytes / 2**30:.1f} GiB but only "
-            f"{cost.memory_available / 2**30:.1f} GiB is free: use fewer neurons or layers, "
+            f"{cost.memory_available / 2**30:.1f} GiB is free: use {smaller_network(config)}, "
             "a smaller batch, or the conventional MLP."
         )
     if cost.seconds_per_epoch > MAX_SECONDS_PER_EPOCH:
         raise ValueError(
             f"One epoch would take about {format_duration(cost.seconds_per_epoch)} on this machine "
-            f"(limit {format_duration(MAX_SECONDS_PER_EPOCH)}): use fewer neurons or layers, or train "
+            f"(limit {format_duration(MAX_SECONDS_PER_EPOCH)}): use {smaller_network(config)}, or train "
             "on a subset of the images."
         )
     return cost
+
+
+def smaller_network(config: TrainingConfig) -> str:
+    """How to make this architecture's network smaller, as advice ends a sentence."""
+    return "fewer filters or one convolution block" if config.is_cnn else "fewer neurons or layers"
 
 
 def format_duration(seconds: float) -> str:
@@ -480,7 +585,7 @@ def format_duration(seconds: float) -> str:
 
 # The Keras model -----------------------------------------------------------------------------
 def build_model(config: TrainingConfig):
-    """Builds the Keras model exactly as the article does (or the conventional MLP).
+    """Builds the Keras model exactly as the article does (or the conventional MLP, or the CNN).
 
     glorot_uniform kernels and zero biases (Keras' defaults, written out as the article
     does); with mixed precision the hidden layers compute in bf16/fp16 and the softmax
@@ -494,6 +599,8 @@ def build_model(config: TrainingConfig):
     hidden_dtype = mixed_precision_policy() if config.mixed_precision else None
     inputs = keras.Input(IMAGE_SHAPE, name="image")
     x = inputs
+    if config.is_cnn:
+        return _build_cnn(keras, config, inputs, hidden_dtype)
     if config.architecture == "mlp":
         x = keras.layers.Flatten(name="flatten_input")(x)
     for index, units in enumerate(config.hidden_units, start=1):
@@ -520,6 +627,38 @@ def build_model(config: TrainingConfig):
         kernel_initializer="glorot_uniform",
     )(x)
     return keras.Model(inputs, outputs, name=f"shallow_{config.architecture}")
+
+
+def _build_cnn(keras, config: TrainingConfig, inputs, hidden_dtype):
+    """The shallow CNN: per block `conv_i` -> `activation_i` -> `pool_i` -> `dropout_i`, then
+    `flatten` -> `classes` (the layer names the weight readers rely on)."""
+    x = inputs
+    factory = ACTIVATIONS[config.activation][1]
+    for index in range(1, config.conv_blocks + 1):
+        x = keras.layers.Conv2D(
+            config.filters,
+            config.kernel_size,
+            padding="same",
+            kernel_initializer="glorot_uniform",
+            bias_initializer="zeros",
+            name=f"conv_{index}",
+            dtype=hidden_dtype,
+        )(x)
+        if factory is not None:
+            x = factory(keras, name=f"activation_{index}", dtype=hidden_dtype)(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool_{index}", dtype=hidden_dtype)(x)
+        x = keras.layers.Dropout(config.dropout, name=f"dropout_{index}", seed=config.seed + index, dtype=hidden_dtype)(
+            x
+        )
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = keras.layers.Dense(
+        NUM_CLASSES,
+        activation="softmax",
+        name="classes",
+        dtype="float32",
+        kernel_initializer="glorot_uniform",
+    )(x)
+    return keras.Model(inputs, outputs, name="shallow_cnn")
 
 
 def make_optimizer(config: TrainingConfig):
@@ -568,6 +707,41 @@ def article_results() -> tuple[tuple[ArticleResult, ...], float]:
         for entry in data["results"]
     )
     return results, float(data["alexnet"]["test_accuracy"])
+
+
+CNN_PRESETS = ARTICLE_RESULTS.with_name("cnn_presets.json")
+
+
+@dataclass(frozen=True)
+class MeasuredPreset:
+    """A configuration the article does not report, with what it scored when trained here.
+
+    Attributes:
+        measured: test_accuracy and test_loss (fractions), epochs_run and best_epoch.
+        source: where and how it was measured (the benchmark and its machine).
+    """
+
+    id: str
+    title: str
+    config: TrainingConfig
+    measured: dict
+    source: str
+
+
+@cache
+def cnn_presets() -> tuple[MeasuredPreset, ...]:
+    """The shallow CNN presets, measured by `python -m bench cnn` (the article trains no CNN)."""
+    data = json.loads(CNN_PRESETS.read_text(encoding="utf-8"))
+    return tuple(
+        MeasuredPreset(
+            id=entry["id"],
+            title=entry["title"],
+            config=TrainingConfig.from_dict(entry["config"]),
+            measured=entry["measured"],
+            source=data["source"],
+        )
+        for entry in data["presets"]
+    )
 
 
 def matching_article_result(config: TrainingConfig) -> ArticleResult | None:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from core.shallow.config import NUM_CLASSES, PIXELS, TrainingConfig
+from core.shallow.config import NUM_CLASSES, PIXELS, TrainingConfig, refuse_convolutions
 from core.shallow.engines import NumpyOptimizer, ShuffledEpochs, cross_entropy, softmax
 
 LEAKY_SLOPE = 0.3  # keras.layers.LeakyReLU(negative_slope=0.3), as core.shallow builds it.
@@ -91,6 +91,7 @@ class NumpyDenseEngine(ShuffledEpochs):
     name = "numpy"
 
     def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2):
+        refuse_convolutions(config, "numpy")
         if config.mixed_precision:
             raise ValueError("The numpy engine computes in float32; choose engine 'keras' for mixed precision.")
         self.config = config

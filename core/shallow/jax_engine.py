@@ -1,4 +1,4 @@
-"""A compiled JAX engine for every shallow network: the Keras model's maths, jit-compiled.
+"""A compiled JAX engine for the dense shallow networks (the CNN trains with Keras): their maths, jit-compiled.
 
 The Keras model stays the source of truth: its weights come in (`model.get_weights()` order:
 each hidden layer's kernel and bias, PReLU's alpha after its layer, then the output kernel
@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.shallow.config import NUM_CLASSES, TrainingConfig
+from core.shallow.config import NUM_CLASSES, TrainingConfig, refuse_convolutions
 from core.shallow.engines import cross_entropy
 
 CHUNK_SECONDS = 0.25
@@ -204,6 +204,7 @@ class JaxEngine:
     name = "jax"
 
     def __init__(self, config: TrainingConfig, weights: list[np.ndarray]):
+        refuse_convolutions(config, "jax")
         import jax
         import jax.numpy as jnp
 

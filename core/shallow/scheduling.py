@@ -22,7 +22,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
-from core.shallow.config import TrainingConfig, estimate, format_duration
+from core.shallow.config import TrainingConfig, estimate, format_duration, smaller_network
 
 
 class FifoScheduler:
@@ -130,7 +130,7 @@ def check_job_minutes(config: TrainingConfig, max_minutes: float | None, has_gpu
         ways.append(f"at most {epochs:,} epochs")
     if (images := _largest_subset(config, cap, has_gpu)) is not None:
         ways.append(f"a subset of at most {images:,} training images (with {config.epochs:,} epochs)")
-    advice = " or ".join(ways) if ways else "fewer neurons, fewer epochs and a subset together"
+    advice = " or ".join(ways) if ways else f"{smaller_network(config)}, fewer epochs and a subset together"
     raise ValueError(
         f"This run could take up to {format_duration(seconds)} here ({config.epochs:,} epochs of about "
         f"{format_duration(per_epoch)}), over the lecturer's cap of {format_duration(cap)} per job. "

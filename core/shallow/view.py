@@ -19,6 +19,7 @@ from core.shallow.config import (
     PIXELS,
     TrainingConfig,
     article_results,
+    cnn_presets,
     count_params,
     format_duration,
     matching_article_result,
@@ -38,6 +39,9 @@ NEURON_PRESETS = (7, 78, 392, 784)
 QUERY_KEYS = {
     "architecture": "arch",
     "hidden_units": "units",
+    "filters": "filters",
+    "kernel_size": "kernel",
+    "conv_blocks": "blocks",
     "activation": "activation",
     "dropout": "dropout",
     "optimizer": "optimizer",
@@ -51,6 +55,11 @@ QUERY_KEYS = {
     "mixed_precision": "mixed",
     "engine": "engine",
 }
+
+
+IGNORED_BY_CNN = ("hidden_units",)
+IGNORED_BY_DENSE = ("filters", "kernel_size", "conv_blocks")
+"""The settings each kind of network does not read (`TrainingConfig` keeps them at their defaults)."""
 
 
 def _format_value(field: str, value) -> str:
@@ -77,17 +86,19 @@ def _parse_value(field: str, text: str):
         return text.lower() in ("1", "true")
     if field in ("dropout", "learning_rate", "validation_split"):
         return float(text)
-    if field in ("batch_size", "epochs", "patience", "seed"):
+    if field in ("batch_size", "epochs", "patience", "seed", "filters", "kernel_size", "conv_blocks"):
         return int(text)
     return text
 
 
 def config_to_query(config: TrainingConfig, defaults: TrainingConfig = PAGE_DEFAULT) -> dict[str, str]:
-    """The query parameters that describe `config`: only the settings that differ from `defaults`."""
+    """The query parameters that describe `config`: only the settings that differ from `defaults`
+    and that its architecture reads (a CNN's link carries no neurons, a dense net's no filters)."""
+    ignored = IGNORED_BY_CNN if config.is_cnn else IGNORED_BY_DENSE
     return {
         key: _format_value(field, getattr(config, field))
         for field, key in QUERY_KEYS.items()
-        if getattr(config, field) != getattr(defaults, field)
+        if field not in ignored and getattr(config, field) != getattr(defaults, field)
     }
 
 
@@ -376,5 +387,21 @@ def article_presets_frame() -> pd.DataFrame:
                 "epochs": shown(result.reported.get("epochs"), "d"),
             }
             for result in results
+        ]
+    )
+
+
+def cnn_presets_frame() -> pd.DataFrame:
+    """The shallow CNN presets with what they scored here (the article reports none)."""
+    return pd.DataFrame(
+        [
+            {
+                "configuration": preset.title,
+                "parameters": f"{count_params(preset.config):,}",
+                "test accuracy (here)": f"{preset.measured['test_accuracy']:.2%}",
+                "test loss (here)": f"{preset.measured['test_loss']:.4f}",
+                "epochs": f"{preset.measured['epochs_run']:d}",
+            }
+            for preset in cnn_presets()
         ]
     )

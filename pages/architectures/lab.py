@@ -49,7 +49,11 @@ def user_runs() -> tuple[list[dict], str]:
             [],
             "No saved shallow-net runs yet: finish one in the Shallow-net lab and it appears here as a cross.",
         )
-    return runs, f"Crosses: your {len(runs)} saved shallow-net run(s), test accuracy on Fashion-MNIST."
+    cnns = sum(charts.is_cnn_run(run) for run in runs)
+    shapes = f"Crosses and diamonds: your {len(runs)} saved shallow-net run(s), {cnns} of them shallow CNNs (diamonds)"
+    if not cnns:
+        shapes = f"Crosses: your {len(runs)} saved shallow-net run(s)"
+    return runs, f"{shapes}, test accuracy on Fashion-MNIST."
 
 
 large = is_presentation()

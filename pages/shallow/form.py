@@ -5,7 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from core.shallow import view
-from core.shallow.config import ACTIVATIONS, ARCHITECTURES, ENGINES, LIMITS, MAX_LAYERS, OPTIMIZERS, TrainingConfig
+from core.shallow.config import (
+    ACTIVATIONS,
+    ARCHITECTURES,
+    CONV_BLOCKS,
+    ENGINES,
+    KERNEL_SIZES,
+    LIMITS,
+    MAX_LAYERS,
+    OPTIMIZERS,
+    TrainingConfig,
+)
 from pages.shallow.settings import ARCHITECTURE_NAMES
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1)
@@ -29,6 +39,33 @@ def _choices(options: tuple, current) -> list:
     return sorted({*options, current})
 
 
+def _layers(network, shape) -> dict:
+    """The dense networks' shape: hidden layers and the neurons of each."""
+    layers = network.segmented_control("Hidden layers", list(range(1, MAX_LAYERS + 1)), key="sn_layers", required=True)
+    shape.pills(
+        "Quick pick: neurons in every layer (share of the 784 pixels)",
+        view.NEURON_PRESETS,
+        format_func=view.neuron_preset_label,
+        key="sn_units_pick",
+        on_change=_pick_units,
+    )
+    units = tuple(
+        column.number_input(f"Neurons, layer {layer}", *limits("hidden_units"), key=f"sn_units_{layer}")
+        for layer, column in zip(range(1, layers + 1), network.columns(layers), strict=True)
+    )
+    return {"hidden_units": units}
+
+
+def _convolutions(network) -> dict:
+    """The CNN's shape: filters per convolution, kernel side, convolution blocks."""
+    filters, kernel, blocks = network.columns(3)
+    return {
+        "filters": filters.number_input("Filters", *limits("filters"), key="sn_filters"),
+        "kernel_size": kernel.segmented_control("Kernel side", KERNEL_SIZES, key="sn_kernel_size", required=True),
+        "conv_blocks": blocks.segmented_control("Conv blocks", CONV_BLOCKS, key="sn_conv_blocks", required=True),
+    }
+
+
 def settings_form(has_gpu: bool, compact: bool = False) -> TrainingConfig | None:
     """Every setting of the training configuration; returns it, or None with the reason shown.
 
@@ -47,18 +84,7 @@ def settings_form(has_gpu: bool, compact: bool = False) -> TrainingConfig | None
         "Architecture", list(ARCHITECTURES), format_func=ARCHITECTURE_NAMES.get, key="sn_architecture", horizontal=True
     )
     shape.caption(ARCHITECTURES[architecture])
-    layers = network.segmented_control("Hidden layers", list(range(1, MAX_LAYERS + 1)), key="sn_layers", required=True)
-    shape.pills(
-        "Quick pick: neurons in every layer (share of the 784 pixels)",
-        view.NEURON_PRESETS,
-        format_func=view.neuron_preset_label,
-        key="sn_units_pick",
-        on_change=_pick_units,
-    )
-    units = tuple(
-        column.number_input(f"Neurons, layer {layer}", *limits("hidden_units"), key=f"sn_units_{layer}")
-        for layer, column in zip(range(1, layers + 1), network.columns(layers), strict=True)
-    )
+    network_shape = _convolutions(network) if architecture == "cnn" else _layers(network, shape)
     activation = network.selectbox(
         "Activation", list(ACTIVATIONS), format_func=lambda name: ACTIVATIONS[name][0], key="sn_activation"
     )
@@ -103,7 +129,7 @@ def settings_form(has_gpu: bool, compact: bool = False) -> TrainingConfig | None
     try:
         config = TrainingConfig(
             architecture=architecture,
-            hidden_units=units,
+            **network_shape,
             activation=activation,
             dropout=round(dropout, 2),
             optimizer=optimizer,

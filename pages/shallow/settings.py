@@ -11,9 +11,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.shallow import view
-from core.shallow.config import MAX_LAYERS, TrainingConfig, article_results
+from core.shallow.config import MAX_LAYERS, TrainingConfig, article_results, cnn_presets
 
-ARCHITECTURE_NAMES = {"article": "Per-pixel (the article)", "mlp": "Conventional MLP"}
+ARCHITECTURE_NAMES = {"article": "Per-pixel (the article)", "mlp": "Conventional MLP", "cnn": "Shallow CNN"}
 
 
 def widget_values(config: TrainingConfig) -> dict:
@@ -23,6 +23,9 @@ def widget_values(config: TrainingConfig) -> dict:
         "sn_architecture": config.architecture,
         "sn_layers": len(units),
         **{f"sn_units_{layer}": units[min(layer, len(units)) - 1] for layer in range(1, MAX_LAYERS + 1)},
+        "sn_filters": config.filters,
+        "sn_kernel_size": config.kernel_size,
+        "sn_conv_blocks": config.conv_blocks,
         "sn_activation": config.activation,
         "sn_dropout": config.dropout,
         "sn_optimizer": config.optimizer,
@@ -62,6 +65,13 @@ def _load_preset() -> None:
     st.session_state.sn_loaded = result.title
 
 
+def _load_cnn_preset() -> None:
+    preset = next(preset for preset in cnn_presets() if preset.id == st.session_state.sn_cnn_preset)
+    load(preset.config)
+    st.session_state.sn_cnn_preset = None
+    st.session_state.sn_loaded_cnn = preset
+
+
 def quick_demo() -> None:
     st.session_state.sn_subset = True
     st.session_state.sn_train_limit = view.QUICK_DEMO["train_limit"]
@@ -85,6 +95,22 @@ def presets() -> None:
         )
     st.dataframe(view.article_presets_frame(), hide_index=True)
     st.caption(f"AlexNet reaches **{alexnet:.2%}** on Fashion-MNIST (Ma et al., as the article cites it).")
+    presets = cnn_presets()
+    st.pills(
+        "Or a shallow CNN, the article's future work (measured here: the article trains no CNN)",
+        [preset.id for preset in presets],
+        format_func={preset.id: preset.title for preset in presets}.get,
+        key="sn_cnn_preset",
+        on_change=_load_cnn_preset,
+    )
+    if "sn_loaded_cnn" in st.session_state:
+        preset = st.session_state.pop("sn_loaded_cnn")
+        st.success(
+            f"Loaded **{preset.title}** as it was trained here: {preset.measured['test_accuracy']:.2%} on the "
+            f"test images after {preset.measured['epochs_run']} epochs. **Quick demo** below shrinks it."
+        )
+    st.dataframe(view.cnn_presets_frame(), hide_index=True)
+    st.caption(presets[0].source if presets else "")
 
 
 def sync_url(config: TrainingConfig) -> None:

@@ -138,6 +138,32 @@ def test_user_runs_join_the_parameter_chart(monkeypatch):
     assert any("your 1 saved shallow-net run(s)" in caption.value for caption in at.caption)
 
 
+def test_saved_cnn_runs_join_the_parameter_chart_as_diamonds(monkeypatch, tmp_path):
+    """A shallow CNN and a dense net saved in the run store are both plotted: the CNN as a diamond
+    among "your shallow CNNs", with its own parameter count and test accuracy."""
+    from core.shallow.config import TrainingConfig, count_params
+    from core.shallow.runs import RunStore
+
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path))
+    store = RunStore()
+    for config, accuracy in ((TrainingConfig(architecture="cnn", filters=4), 0.871), (TrainingConfig(), 0.85)):
+        run_id = store.start_run(
+            label=config.label, config=config.to_dict(), params=count_params(config), engine="keras", device="CPU"
+        )
+        evaluation = {"accuracy": accuracy, "loss": 0.4, "precision": 0.9, "recall": 0.8}
+        store.finish_run(run_id, status="finished", duration_s=1.0, epochs_run=1, evaluation=evaluation)
+    at = open_page()
+    mine = {
+        point["who"]: point for point in chart_points(chart_titled(at, "Accuracy against")) if "run" in point["who"]
+    }
+    assert mine["your CNN run"]["label"] == "your run #1: CNN 4 filters 3x3, none, dropout 0.8"
+    assert mine["your CNN run"]["model"] == "your shallow CNNs"
+    assert mine["your CNN run"]["parameters"] == 4 * 9 + 4 + 14 * 14 * 4 * 10 + 10
+    assert mine["your CNN run"]["accuracy"] == 0.871
+    assert mine["your run"]["model"] == "your shallow nets"
+    assert any("1 of them shallow CNNs (diamonds)" in caption.value for caption in at.caption)
+
+
 def test_without_runs_the_chart_says_where_they_will_appear(monkeypatch):
     """With no training core (ImportError) or no runs, no crosses are drawn and a caption explains."""
     monkeypatch.setitem(sys.modules, "core.shallow.runs", None)

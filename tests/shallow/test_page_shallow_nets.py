@@ -80,6 +80,43 @@ def test_settings_show_the_estimate_and_go_into_the_address():
     assert "Trains on the CPU" in shown_text(at) or "Trains on NVIDIA" in shown_text(at)
 
 
+def test_the_cnn_shows_filters_kernel_and_blocks_instead_of_neurons():
+    """Choosing the shallow CNN swaps layers and neurons for filters, kernel side and blocks; the
+    estimate counts the CNN (15,770 for 8 filters 3 x 3, 10,330 for 16 filters in two blocks) and the
+    address carries the CNN's settings only."""
+    at = open_page()
+    at.radio(key="sn_architecture").set_value("cnn").run()
+    assert not at.exception
+    keys = {element.key for element in [*at.number_input, *at.segmented_control]}
+    assert {"sn_filters", "sn_kernel_size", "sn_conv_blocks"} <= keys
+    assert not keys & {"sn_layers", "sn_units_1"}
+    assert metric(at, "Parameters") == "15,770"
+    assert metric(at, "Per epoch (estimate)")
+    assert "with the **keras** engine" in shown_text(at)
+    assert at.query_params["arch"] == "cnn" and "units" not in at.query_params
+    at.number_input(key="sn_filters").set_value(16).run()
+    at.segmented_control(key="sn_conv_blocks").set_value(2).run()
+    assert metric(at, "Parameters") == f"{16 * 9 + 16 + 16 * 16 * 9 + 16 + 7 * 7 * 16 * 10 + 10:,}" == "10,330"
+    assert at.query_params["filters"] == "16" and at.query_params["blocks"] == "2"
+    at.radio(key="sn_architecture").set_value("article").run()
+    assert at.number_input(key="sn_units_1").value and "filters" not in at.query_params
+
+
+def test_a_shared_cnn_link_opens_that_cnn_and_names_a_bad_value():
+    """?arch=cnn&filters=4&kernel=5&blocks=2 fills the CNN's widgets; filters=99 is named in a warning."""
+    at = open_page(arch="cnn", filters="4", kernel="5", blocks="2", activation="relu")
+    assert not at.exception and not at.warning
+    assert at.number_input(key="sn_filters").value == 4
+    assert at.segmented_control(key="sn_kernel_size").value == 5
+    assert at.segmented_control(key="sn_conv_blocks").value == 2
+    assert metric(at, "Parameters") == f"{25 * 4 + 4 + 25 * 4 * 4 + 4 + 7 * 7 * 4 * 10 + 10:,}"
+    bad = open_page(arch="cnn", filters="99", kernel="4")
+    warnings = " ".join(warning.value for warning in bad.warning)
+    assert "`filters=99` from the link" in warnings and "1 to 64" in warnings
+    assert "`kernel=4` from the link" in warnings
+    assert bad.number_input(key="sn_filters").value == 8
+
+
 def test_a_shared_link_fills_the_form_and_reports_what_it_ignores():
     """?units=392&activation=relu&images=all fills the form; a bad value is named, not fatal."""
     at = open_page(units="392", activation="relu", images="all", dropout="0.8", epochs="oops")
@@ -105,6 +142,25 @@ def test_a_preset_loads_the_article_configuration_and_quick_demo_shrinks_it():
     assert at.toggle(key="sn_subset").value is True
     assert at.number_input(key="sn_train_limit").value == 5000
     assert at.number_input(key="sn_units_1").value == 392
+
+
+def test_a_cnn_preset_loads_the_measured_cnn_and_says_it_was_measured_here():
+    """The CNN presets sit apart from the article's, load their CNN into the form and say where their
+    numbers come from (this machine, not the article)."""
+    from core.shallow.config import cnn_presets
+
+    at = open_page()
+    preset = next(preset for preset in cnn_presets() if "AlexNet" in preset.title)
+    assert "the article trains no CNN" in at.pills(key="sn_cnn_preset").label
+    at.pills(key="sn_cnn_preset").set_value(preset.id).run()
+    assert not at.exception
+    assert at.radio(key="sn_architecture").value == "cnn"
+    assert at.number_input(key="sn_filters").value == preset.config.filters
+    assert at.number_input(key="sn_epochs").value == preset.config.epochs
+    assert any("as it was trained here" in message.value for message in at.success)
+    shown = [frame.value for frame in at.dataframe if "test accuracy (here)" in frame.value.columns]
+    assert f"{preset.measured['test_accuracy']:.2%}" in shown[0]["test accuracy (here)"].tolist()
+    assert any("bench cnn" in caption.value for caption in at.caption)
 
 
 def test_refused_settings_show_the_reason_and_disable_start():
@@ -159,6 +215,21 @@ def test_a_tiny_run_trains_live_then_shows_results_and_is_saved():
     next(button for button in saved.button if button.label.startswith("Yes, delete run")).click().run()
     assert any("No saved runs yet" in info.value for info in saved.info)
     assert all(run.run_id != run_id for run in default_queue().store.list_runs())
+
+
+def test_a_tiny_cnn_trains_from_the_page_and_is_saved_as_a_cnn():
+    """A 2-filter CNN on 300 images for one epoch trains with Keras from the page, shows its test results
+    and is saved with its CNN settings."""
+    at = open_page(arch="cnn", filters="2", images="300", epochs="1", lr="0.01", activation="relu", dropout="0.2")
+    next(button for button in at.button if button.label == "Start training").click().run()
+    assert not at.exception
+    wait_for(at, lambda at: any(header.value == "Results on the 10,000 test images" for header in at.subheader))
+    job = default_queue().get(at.session_state["sn_job"])
+    progress = job.snapshot()
+    assert progress.status == "finished" and progress.engine == "keras"
+    assert float(metric(at, "Test accuracy").rstrip("%")) > 20  # Ten classes: chance is 10%.
+    run = default_queue().store.get_run(progress.run_id)
+    assert run.label == "CNN 2 filters 3x3, ReLU, dropout 0.2" and run.config["filters"] == 2 and run.has_model
 
 
 def test_stop_keeps_what_was_learned_and_a_second_tab_does_not_duplicate():

@@ -26,6 +26,8 @@ def test_default_settings_make_an_empty_query():
         ),
         view.PAGE_DEFAULT.replace(train_limit=300, batch_size=32, epochs=1, patience=3, seed=7, validation_split=0.2),
         view.PAGE_DEFAULT.replace(engine="keras", mixed_precision=True),
+        TrainingConfig(architecture="cnn", filters=16, kernel_size=5, conv_blocks=2, activation="relu", dropout=0.2),
+        view.PAGE_DEFAULT.replace(architecture="cnn", filters=1),
     ],
 )
 def test_query_round_trip(config):
@@ -39,6 +41,15 @@ def test_query_values_are_readable():
     """A lecturer can write a link by hand: comma-separated layers, 'all' images, plain numbers."""
     query = view.config_to_query(TrainingConfig(hidden_units=(78, 78), dropout=0.5, epochs=377))
     assert query == {"units": "78,78", "dropout": "0.5", "images": "all", "epochs": "377"}
+
+
+def test_a_cnn_link_carries_the_cnn_settings_and_no_neurons():
+    """A CNN's link names its filters, kernel and blocks, never neurons; a dense net's never filters."""
+    cnn = view.PAGE_DEFAULT.replace(architecture="cnn", filters=12, kernel_size=5, conv_blocks=2)
+    assert view.config_to_query(cnn) == {"arch": "cnn", "filters": "12", "kernel": "5", "blocks": "2"}
+    assert "filters" not in view.config_to_query(view.PAGE_DEFAULT.replace(hidden_units=(7,)))
+    saved, problems = view.config_from_saved(cnn.to_dict(), run_id=3)
+    assert (saved, problems) == (cnn, [])
 
 
 def test_bad_values_in_a_link_are_named_and_the_rest_is_kept():

@@ -85,6 +85,8 @@ def test_training_prints_the_promised_json(tmp_path):
         (["--epochs", "ten"], "invalid int"),
         (["--neurons", "4096", "--neurons", "4096", "--neurons", "4096", "--engine", "keras"], "GiB"),
         (["--history", "42"], "no saved run 42"),
+        (["--architecture", "cnn", "--kernel-size", "7"], "invalid choice: 7 (choose from 3, 5)"),
+        (["--architecture", "cnn", "--engine", "jax"], "The jax engine trains dense layers only"),
     ],
 )
 def test_bad_arguments_exit_with_one_line(tmp_path, args, reason):
@@ -164,6 +166,7 @@ def test_ctrl_c_before_the_first_batch_says_nothing_was_saved(tmp_path, monkeypa
 
 OPTIONS = {
     "hidden_units": "--neurons",
+    "filters": "--filters",
     "dropout": "--dropout",
     "learning_rate": "--learning-rate",
     "batch_size": "--batch-size",
