@@ -12,7 +12,6 @@ import pytest
 from core.shallow.config import ACTIVATIONS, TrainingConfig, build_model
 from core.shallow.network import Network, NetworkFileError, Shape, as_inputs, read_weights
 from core.shallow.runs import RunStore
-from tests.shallow.cnn_spec import CnnSettings, build_cnn
 
 NETWORKS = {
     "article": {"architecture": "article", "hidden_units": (3,)},
@@ -33,8 +32,6 @@ def real_images(count: int = 16) -> np.ndarray:
 
 def settings_for(network: str, activation: str):
     values = dict(NETWORKS[network], activation=activation)
-    if values["architecture"] == "cnn":
-        return CnnSettings(**values)
     return TrainingConfig(**values, dropout=0.3, train_limit=1000)
 
 
@@ -54,7 +51,7 @@ def scramble(model, seed: int = 0) -> None:
 def saved_model(tmp_path, network: str, activation: str):
     """A Keras model of that network with random weights, saved the way the lab saves runs."""
     settings = settings_for(network, activation)
-    model = build_cnn(settings) if isinstance(settings, CnnSettings) else build_model(settings)
+    model = build_model(settings)
     scramble(model)
     path = RunStore(tmp_path / "runs.sqlite").save_model(model, 1)
     return settings, model, path

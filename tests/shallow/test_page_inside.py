@@ -9,10 +9,9 @@ from streamlit.testing.v1 import AppTest
 from core import kernels
 from core.data import CLASS_NAMES, load_fashion_mnist
 from core.labs import ROOT
-from core.shallow.config import TrainingConfig
+from core.shallow.config import TrainingConfig, build_model
 from core.shallow.jobs import default_queue
 from core.shallow.runs import RunStore
-from tests.shallow.cnn_spec import CnnSettings, build_cnn
 from tests.shallow.test_page_shallow_nets import open_page, wait_for
 
 PAGE = str(ROOT / "pages" / "shallow" / "lab.py")
@@ -99,8 +98,8 @@ def show_inside_of(config: dict, model_path: str, evaluation: dict):
 def saved_cnn(tmp_path, **changes):
     """A spec CNN trained for one short epoch on 300 images, saved the way the lab saves runs."""
     (x_train, y_train), _ = load_fashion_mnist()
-    settings = CnnSettings(**changes)
-    model = build_cnn(settings)
+    settings = TrainingConfig(**{"architecture": "cnn", "activation": "relu", "dropout": 0.2, "filters": 3, **changes})
+    model = build_model(settings)
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x_train[:300, ..., None] / 255.0, y_train[:300], epochs=1, batch_size=50, verbose=0)
     return settings, model, str(RunStore(tmp_path / "runs.sqlite").save_model(model, 1))
