@@ -289,6 +289,7 @@ class RayExecutor(Executor):
 
     def _connect(self, address: str, num_cpus: int | None, temp_dir: str | None) -> None:
         environment = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+        token = False
         if os.environ.get("KERAS_BACKEND"):
             environment["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
         try:
@@ -304,6 +305,7 @@ class RayExecutor(Executor):
                     runtime_env={"env_vars": environment},
                 )
             else:
+                token = _use_the_clusters_token()
                 self._ray.init(
                     address=address,
                     log_to_driver=False,
@@ -314,7 +316,10 @@ class RayExecutor(Executor):
                     },
                 )
         except Exception as error:
-            raise ValueError(f"Cannot reach the Ray cluster at {address!r} (EXPLORER_RAY_ADDRESS): {error}") from error
+            message = f"Cannot reach the Ray cluster at {address!r} (EXPLORER_RAY_ADDRESS): {_short(error)}."
+            if address != "local":
+                message += " " + _connection_advice(token)
+            raise ValueError(message) from error
 
     def capacity(self) -> int:
         """Jobs that fit at once: one per GPU, else the cluster's CPUs over the CPUs per job."""
@@ -475,3 +480,36 @@ def _keep_local_instance_private() -> None:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if not any(name in os.environ for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+
+
+def _use_the_clusters_token() -> bool:
+    """Turns on Ray's token authentication for this process when a token is at hand; True if so.
+
+    `ray start --head` turns token authentication on by itself whenever it finds a token
+    (`RAY_AUTH_TOKEN`, the file `RAY_AUTH_TOKEN_PATH` names, or `~/.ray/auth_token`, which
+    any plain `ray.init()` on that machine writes), but `ray.init(address=...)` never does:
+    without `RAY_AUTH_MODE=token` it sends no token, the cluster refuses every call, and
+    after some 20 s of retries Ray gives up with "Failed to connect to Ray cluster" and no
+    word of the token. This applies `ray start`'s own rule before connecting, so the app
+    joins a head started from the same account or environment. A token sent to a cluster
+    without authentication is ignored; an explicit `RAY_AUTH_MODE` is left as it is.
+    """
+    from ray._private.authentication.authentication_token_setup import (
+        maybe_enable_token_auth_if_token_available,
+    )
+
+    return maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def _connection_advice(token: bool) -> str:
+    """What to check when a cluster address does not answer, depending on whether a token was sent."""
+    where = (
+        "Check the address (the head's `ray start` prints it), that its port is open from here, and "
+        "that this machine runs the same Ray and Python versions as the cluster."
+    )
+    if token:
+        return f"{where} A token was sent: it must be the cluster's own (RAY_AUTH_TOKEN or ~/.ray/auth_token)."
+    return (
+        f"{where} If the cluster uses token authentication (`ray start --head` turns it on when it "
+        "finds a token), give this machine the cluster's token: RAY_AUTH_TOKEN=... or the file ~/.ray/auth_token."
+    )
