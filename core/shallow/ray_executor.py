@@ -37,6 +37,8 @@ from core.shallow.runs import RunStoreError, finish_columns
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.1
+PROBE_TIMEOUT_S = 5.0
+"""Seconds a cluster address has to accept a connection before the app says that nothing answers there."""
 SILENCE_LIMIT_S = 60.0
 """A worker that answers no poll for this long (a frozen node, a cut network) is taken as lost."""
 
@@ -292,6 +294,8 @@ class RayExecutor(Executor):
         token = False
         if os.environ.get("KERAS_BACKEND"):
             environment["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
+        if address != "local":
+            _check_that_it_answers(address)
         try:
             if address == "local":
                 # The workers import `core` from this checkout, as the local child process does.
@@ -480,6 +484,31 @@ def _keep_local_instance_private() -> None:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if not any(name in os.environ for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+
+
+def _check_that_it_answers(address: str) -> None:
+    """Fails at once when nothing listens at a cluster address's host and port.
+
+    `ray.init` keeps retrying an address where nothing listens (a GCS address: still after
+    two minutes here; `ray://`: 30 s), which would freeze the page that creates the queue.
+    An address without a port (`auto`) is left to Ray.
+
+    Raises:
+        ValueError: the port refuses the connection, or does not answer within a few seconds.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    host = host.strip("[]")  # An IPv6 address, [::1]:6379.
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as error:
+        raise ValueError(
+            f"Cannot reach the Ray cluster at {address!r} (EXPLORER_RAY_ADDRESS): nothing answers at "
+            f"{host}:{port} ({error}). Check the address (the head's `ray start` prints it; `ray://` is "
+            "the Ray Client port, 10001 by default, the other form the head's --port, 6379 by default) "
+            "and that the port is open from this machine."
+        ) from error
 
 
 def _use_the_clusters_token() -> bool:

@@ -174,3 +174,28 @@ def test_the_app_joins_a_cluster_started_with_ray_start_and_stores_its_runs(tmp_
         assert run.has_model and Path(run.model_path).parent == store.models_dir
         model = keras.models.load_model(run.model_path)  # The bytes the worker sent, in the app's folder.
         assert model.count_params() == count_params(config)
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once_with_what_to_check():
+    """A cluster address whose port is closed fails within seconds, saying so, instead of Ray's endless retries."""
+    pytest.importorskip("ray")
+    closed = free_port()  # Bound, then released: nothing listens there now.
+    script = (
+        "import sys\n"
+        "from core.shallow.ray_executor import RayExecutor\n"
+        "for address in sys.argv[1:]:\n"
+        "    try:\n"
+        "        RayExecutor(address)\n"
+        "    except ValueError as error:\n"
+        "        print(error)\n"
+    )
+    addresses = [f"127.0.0.1:{closed}", f"ray://127.0.0.1:{closed}", "no-such-host.invalid:6379"]
+    result = subprocess.run(
+        [sys.executable, "-c", script, *addresses], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    messages = result.stdout.strip().splitlines()
+    assert len(messages) == 3, result.stdout
+    for address, message in zip(addresses, messages, strict=True):
+        assert message.startswith(f"Cannot reach the Ray cluster at {address!r}") and "nothing answers" in message
+        assert "port is open" in message
