@@ -199,3 +199,22 @@ def test_an_address_where_nothing_listens_is_refused_at_once_with_what_to_check(
     for address, message in zip(addresses, messages, strict=True):
         assert message.startswith(f"Cannot reach the Ray cluster at {address!r}") and "nothing answers" in message
         assert "port is open" in message
+
+
+def test_the_lab_says_when_its_cluster_cannot_be_reached_and_keeps_the_form(monkeypatch, tmp_path):
+    """With EXPLORER_RAY_ADDRESS on a closed port the lab shows the reason as an error, not a traceback."""
+    pytest.importorskip("ray")
+    from streamlit.testing.v1 import AppTest
+
+    import core.shallow.jobs
+
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("EXPLORER_RAY_ADDRESS", address)
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(core.shallow.jobs, "_default_queue", None)  # The page makes its queue afresh.
+    at = AppTest.from_file(str(ROOT / "pages" / "shallow" / "lab.py"), default_timeout=60).run()
+    assert not at.exception, at.exception[0].value
+    errors = [element.value for element in at.error]
+    assert any(f"Cannot reach the Ray cluster at {address!r}" in error for error in errors), errors
+    assert "Start training" in [button.label for button in at.button]
+    assert core.shallow.jobs._default_queue is None  # Tried again on the next visit: the cluster may be up by then.
