@@ -12,8 +12,10 @@ stops answering fails its job with a message naming the node, and its run is mar
 
 `EXPLORER_RAY_ADDRESS=local` starts a Ray instance on this machine, on the loopback address
 only (and with a token in memory, never written under the home folder); any other value
-(`ray://head:10001`, `head:6379`, `auto`) joins that cluster, to which the `core` package
-is shipped with the job (the workers need this repository's requirements and the data).
+(`ray://head:10001`, `head:6379`, `auto`) joins that cluster, with its token when one is at
+hand (`_use_the_clusters_token`), after checking that something answers at the address; the
+`core` package is shipped with the job (the workers need this repository's requirements and
+the data).
 
 Ray is an optional dependency (requirements-cluster.txt): this module imports it only when
 a `RayExecutor` is created, and says how to install it when it is missing.
