@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -82,6 +83,7 @@ def run() -> list[dict]:
     from core.shallow.jobs import ProcessExecutor
     from core.shallow.ray_executor import RayExecutor
 
+    load_before = os.getloadavg()[0]
     folder = tempfile.mkdtemp(prefix="bench-ray-")
     try:
         local = _measure(ProcessExecutor, folder, "local child process")
@@ -101,4 +103,11 @@ def run() -> list[dict]:
         }
         for what in ("start to first progress", "total")
     ]
-    return local + ray_rows + overhead
+    # The other work on the machine, which these timings share its cores with.
+    load = {
+        "metric": "machine load (1-minute load average) at start / end",
+        "value": f"{load_before:.1f} / {os.getloadavg()[0]:.1f}",
+        "unit": "",
+        "note": f"{os.cpu_count()} cores",
+    }
+    return local + ray_rows + overhead + [load]

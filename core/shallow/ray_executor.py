@@ -12,8 +12,10 @@ stops answering fails its job with a message naming the node, and its run is mar
 
 `EXPLORER_RAY_ADDRESS=local` starts a Ray instance on this machine, on the loopback address
 only (and with a token in memory, never written under the home folder); any other value
-(`ray://head:10001`, `head:6379`, `auto`) joins that cluster, to which the `core` package
-is shipped with the job (the workers need this repository's requirements and the data).
+(`ray://head:10001`, `head:6379`, `auto`) joins that cluster, with its token when one is at
+hand (`_use_the_clusters_token`), after checking that something answers at the address; the
+`core` package is shipped with the job (the workers need this repository's requirements and
+the data).
 
 Ray is an optional dependency (requirements-cluster.txt): this module imports it only when
 a `RayExecutor` is created, and says how to install it when it is missing.
@@ -37,6 +39,8 @@ from core.shallow.runs import RunStoreError, finish_columns
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.1
+PROBE_TIMEOUT_S = 5.0
+"""Seconds a cluster address has to accept a connection before the app says that nothing answers there."""
 SILENCE_LIMIT_S = 60.0
 """A worker that answers no poll for this long (a frozen node, a cut network) is taken as lost."""
 
@@ -289,8 +293,11 @@ class RayExecutor(Executor):
 
     def _connect(self, address: str, num_cpus: int | None, temp_dir: str | None) -> None:
         environment = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+        token = False
         if os.environ.get("KERAS_BACKEND"):
             environment["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
+        if address != "local":
+            _check_that_it_answers(address)
         try:
             if address == "local":
                 # The workers import `core` from this checkout, as the local child process does.
@@ -304,6 +311,7 @@ class RayExecutor(Executor):
                     runtime_env={"env_vars": environment},
                 )
             else:
+                token = _use_the_clusters_token()
                 self._ray.init(
                     address=address,
                     log_to_driver=False,
@@ -314,7 +322,10 @@ class RayExecutor(Executor):
                     },
                 )
         except Exception as error:
-            raise ValueError(f"Cannot reach the Ray cluster at {address!r} (EXPLORER_RAY_ADDRESS): {error}") from error
+            message = f"Cannot reach the Ray cluster at {address!r} (EXPLORER_RAY_ADDRESS): {_short(error)}."
+            if address != "local":
+                message += " " + _connection_advice(token)
+            raise ValueError(message) from error
 
     def capacity(self) -> int:
         """Jobs that fit at once: one per GPU, else the cluster's CPUs over the CPUs per job."""
@@ -475,3 +486,61 @@ def _keep_local_instance_private() -> None:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     if not any(name in os.environ for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+
+
+def _check_that_it_answers(address: str) -> None:
+    """Fails at once when nothing listens at a cluster address's host and port.
+
+    `ray.init` keeps retrying an address where nothing listens (a GCS address: still after
+    two minutes here; `ray://`: 30 s), which would freeze the page that creates the queue.
+    An address without a port (`auto`) is left to Ray.
+
+    Raises:
+        ValueError: the port refuses the connection, or does not answer within a few seconds.
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    host = host.strip("[]")  # An IPv6 address, [::1]:6379.
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as error:
+        raise ValueError(
+            f"Cannot reach the Ray cluster at {address!r} (EXPLORER_RAY_ADDRESS): nothing answers at "
+            f"{host}:{port} ({error}). Check the address (the head's `ray start` prints it; `ray://` is "
+            "the Ray Client port, 10001 by default, the other form the head's --port, 6379 by default) "
+            "and that the port is open from this machine."
+        ) from error
+
+
+def _use_the_clusters_token() -> bool:
+    """Turns on Ray's token authentication for this process when a token is at hand; True if so.
+
+    `ray start --head` turns token authentication on by itself whenever it finds a token
+    (`RAY_AUTH_TOKEN`, the file `RAY_AUTH_TOKEN_PATH` names, or `~/.ray/auth_token`, which
+    any plain `ray.init()` on that machine writes), but `ray.init(address=...)` never does:
+    without `RAY_AUTH_MODE=token` it sends no token, the cluster refuses every call, and
+    after some 20 s of retries Ray gives up with "Failed to connect to Ray cluster" and no
+    word of the token. This applies `ray start`'s own rule before connecting, so the app
+    joins a head started from the same account or environment. A token sent to a cluster
+    without authentication is ignored; an explicit `RAY_AUTH_MODE` is left as it is.
+    """
+    from ray._private.authentication.authentication_token_setup import (
+        maybe_enable_token_auth_if_token_available,
+    )
+
+    return maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def _connection_advice(token: bool) -> str:
+    """What to check when a cluster address does not answer, depending on whether a token was sent."""
+    where = (
+        "Check the address (the head's `ray start` prints it), that its port is open from here, and "
+        "that this machine runs the same Ray and Python versions as the cluster."
+    )
+    if token:
+        return f"{where} A token was sent: it must be the cluster's own (RAY_AUTH_TOKEN or ~/.ray/auth_token)."
+    return (
+        f"{where} If the cluster uses token authentication (`ray start --head` turns it on when it "
+        "finds a token), give this machine the cluster's token: RAY_AUTH_TOKEN=... or the file ~/.ray/auth_token."
+    )

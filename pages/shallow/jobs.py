@@ -23,7 +23,11 @@ from pages._classroom import is_classroom, is_lecturer, nickname, session_owner
 
 def queue() -> JobQueue:
     """The server's queue, switched to classroom mode's fair turns the first time a key is configured."""
-    server_queue = default_queue()
+    try:
+        server_queue = default_queue()
+    except ValueError as error:  # EXPLORER_RAY_ADDRESS names a cluster that cannot be used (now).
+        st.error(f"Training is not available: {error}")
+        st.stop()
     if is_classroom() and server_queue.limits is None:
         try:
             server_queue.configure(ClassLimits.from_env())
