@@ -31,6 +31,7 @@ class Tab:
     def __init__(self, url: str, page: str, query: str = ""):
         self.url, self.page, self.query = url, page, query
         self.auto_reruns: dict[str, float] = {}  # fragment id -> seconds between its reruns
+        self.missed = 0  # Fragment reruns asked for that never finished.
         self._socket = None
 
     async def open(self) -> RunResult:
@@ -43,7 +44,14 @@ class Tab:
         if self._socket is not None:
             await self._socket.close()
 
-    async def rerun(self, *, click: str | None = None, numbers: dict[str, int] | None = None, fragment: str = ""):
+    async def rerun(
+        self,
+        *,
+        click: str | None = None,
+        numbers: dict[str, int] | None = None,
+        fragment: str = "",
+        timeout: float = 120,
+    ) -> RunResult:
         """One run of the page (or of one fragment), optionally clicking a button or setting number inputs.
 
         Returns when the server says the run finished; the query string follows the page's changes.
@@ -59,17 +67,19 @@ class Tab:
             state.widget_states.widgets.add(id=click, trigger_value=True)
         for widget_id, value in (numbers or {}).items():
             state.widget_states.widgets.add(id=widget_id, int_value=value)
+        if not fragment:  # A whole run sets the page's fragment timers afresh, as the browser's are.
+            self.auto_reruns = {}
         started = time.perf_counter()
         await self._socket.send(message.SerializeToString())
-        return await self._read_until_finished(started)
+        return await self._read_until_finished(started, timeout)
 
-    async def _read_until_finished(self, started: float) -> RunResult:
+    async def _read_until_finished(self, started: float, timeout: float) -> RunResult:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         result = RunResult(seconds=0.0)
         while True:
             message = ForwardMsg()
-            message.ParseFromString(await asyncio.wait_for(self._socket.recv(), 120))
+            message.ParseFromString(await asyncio.wait_for(self._socket.recv(), timeout))
             kind = message.WhichOneof("type")
             if kind == "delta" and message.delta.WhichOneof("type") == "new_element":
                 element = message.delta.new_element
@@ -99,6 +109,8 @@ class Tab:
             now = time.perf_counter()
             for fragment, interval in self.auto_reruns.items():
                 due.setdefault(fragment, now + interval)
+            for fragment in [known for known in due if known not in self.auto_reruns]:
+                del due[fragment]
             if not due:
                 await asyncio.sleep(0.2)
                 continue
@@ -106,7 +118,10 @@ class Tab:
             await asyncio.sleep(max(0.0, moment - now))
             if stop.is_set():
                 break
-            await self.rerun(fragment=fragment)
-            served.append(time.perf_counter())
+            try:
+                await self.rerun(fragment=fragment, timeout=30)
+                served.append(time.perf_counter())
+            except TimeoutError:  # The server skipped it (say, the fragment was redrawn meanwhile): go on.
+                self.missed += 1
             # The next one an interval after this one was due, or at once when the run took longer.
             due[fragment] = max(moment + self.auto_reruns.get(fragment, 1.0), time.perf_counter())

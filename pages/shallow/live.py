@@ -17,6 +17,10 @@ from pages.shallow.jobs import _manage, manage_message, queue
 
 POLL_SECONDS = 0.5
 CLASSROOM_POLL_SECONDS = 1.0
+WATCHER_POLL_SECONDS = 3.0
+"""In classroom mode a job's owner sees it move every second; the thirty tabs that follow
+someone else's run (the projector's, a friend's) every three, which keeps the server's share
+of the cores small (BENCHMARKS.md, the lecture hall)."""
 POLL_NICENESS: int | None = 10
 """The CPU priority (Linux nice) of a script run that polls a running job; None leaves it alone."""
 
@@ -25,11 +29,14 @@ def live_panel(job: TrainingJob, compact: bool = False) -> None:
     """Polls the job from a fragment until it is done, then reruns the page once to show the results.
 
     `compact` (the projector layout, beside the settings): three numbers and the accuracy curve
-    first, the loss curve under it. In classroom mode, where thirty tabs may watch one run, each
-    tab polls once a second and the curves are built once per epoch, shared by every watcher.
+    first, the loss curve under it. In classroom mode, where thirty tabs may watch one run, the
+    owner's tab polls once a second, the others every three, and the curves are built once per
+    epoch, shared by every watcher.
     """
     was_running = not job.snapshot().done
-    poll = CLASSROOM_POLL_SECONDS if is_classroom() else POLL_SECONDS
+    poll = POLL_SECONDS
+    if is_classroom():
+        poll = CLASSROOM_POLL_SECONDS if actor().may_manage(job.owner) else WATCHER_POLL_SECONDS
 
     @st.fragment(run_every=poll if was_running else None)
     def panel() -> None:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.classroom import ClassLimits
 from core.shallow import view
-from pages._classroom import actor, is_lecturer
+from pages._classroom import actor, is_classroom, is_lecturer
 from pages.shallow.jobs import _follow, _manage, manage_message, owner, queue
 
 
@@ -14,12 +14,13 @@ def server_jobs() -> None:
     """The server's running and waiting jobs (in the order they will start), each with a button to follow it.
 
     The lecturer also gets "Run next" and "Cancel" on each job, "Clear the queue", and the limits.
-    The list refreshes itself while there are jobs; an idle server is asked again on the next rerun.
+    The list refreshes itself while there are jobs (every 2 s; every 5 s in classroom mode, where
+    thirty tabs ask); an idle server is asked again on the next rerun.
     """
     if is_lecturer():
         lecturer_controls()
 
-    @st.fragment(run_every=2 if queue().active() else None)
+    @st.fragment(run_every=(5 if is_classroom() else 2) if queue().active() else None)
     def job_list() -> None:
         server_queue = queue()
         running = [job for job in server_queue.active() if job.snapshot().status != "queued"]

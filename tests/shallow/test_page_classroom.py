@@ -217,3 +217,28 @@ def test_watchers_share_one_chart_spec_per_epoch(gates, monkeypatch):
         at.run()
     assert len(builds) == 2
     gates[job.id].set()
+
+
+def test_the_owner_polls_every_second_and_other_watchers_every_three(gates, monkeypatch):
+    """Thirty tabs on someone else's run ask the server a third as often as its owner's tab does."""
+    import pages.shallow.live as live
+
+    asked = []
+    st_fragment = live.st.fragment
+
+    def recording(function=None, *, run_every=None):
+        def decorate(body):
+            if body.__name__ == "panel":  # The live panel's fragment.
+                asked.append(run_every)
+            return st_fragment(body, run_every=run_every)
+
+        return decorate if function is None else decorate(function)
+
+    monkeypatch.setattr(live.st, "fragment", recording)
+    alice = click(open_as(ALICE, images="300", epochs="3"), "Start training")
+    job_id = alice.session_state["sn_job"]
+    open_as(BOB, job=job_id)
+    assert asked[-1] == live.WATCHER_POLL_SECONDS
+    open_as(ALICE, job=job_id)
+    assert asked[-1] == live.CLASSROOM_POLL_SECONDS
+    gates[job_id].set()
