@@ -619,14 +619,15 @@ def build_model(config: TrainingConfig):
         )
     if config.architecture == "article":
         x = keras.layers.Flatten(name="flatten")(x)
-    outputs = keras.layers.Dense(
-        NUM_CLASSES,
-        activation="softmax",
-        name="classes",
-        dtype="float32",
-        kernel_initializer="glorot_uniform",
-    )(x)
+    outputs = _classes(keras, x)
     return keras.Model(inputs, outputs, name=f"shallow_{config.architecture}")
+
+
+def _classes(keras, x):
+    """The class layer every architecture ends with: Dense(10, softmax), float32 even under mixed precision."""
+    return keras.layers.Dense(
+        NUM_CLASSES, activation="softmax", name="classes", dtype="float32", kernel_initializer="glorot_uniform"
+    )(x)
 
 
 def _build_cnn(keras, config: TrainingConfig, inputs, hidden_dtype):
@@ -651,13 +652,7 @@ def _build_cnn(keras, config: TrainingConfig, inputs, hidden_dtype):
             x
         )
     x = keras.layers.Flatten(name="flatten")(x)
-    outputs = keras.layers.Dense(
-        NUM_CLASSES,
-        activation="softmax",
-        name="classes",
-        dtype="float32",
-        kernel_initializer="glorot_uniform",
-    )(x)
+    outputs = _classes(keras, x)
     return keras.Model(inputs, outputs, name="shallow_cnn")
 
 
