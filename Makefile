@@ -77,8 +77,8 @@ run: setup $(RUN_CLUSTER)
 	$(BACKEND_ENV) $(RAY_ENV) $(PY) scripts/serve.py --server.address 127.0.0.1 --server.port $(PORT)
 
 lint: $(VENV)/.installed-gpu$(GPU)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 format: $(VENV)/.installed-gpu$(GPU)
 	$(BIN)/ruff format .
