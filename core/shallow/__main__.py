@@ -249,8 +249,11 @@ def train(queue, config: TrainingConfig, store, as_json: bool, estimated: float)
         signal.signal(signal.SIGINT, previous)
 
     signal.signal(signal.SIGINT, stop)
-    show_progress(job, sys.stderr)
-    progress = job.wait()
+    try:
+        show_progress(job, sys.stderr)
+        progress = job.wait()
+    finally:  # A caller that goes on (a test, a notebook) gets its own Ctrl-C back.
+        signal.signal(signal.SIGINT, previous)
     if progress.status == "failed":
         print(f"error: {progress.error}", file=sys.stderr)
         return 1

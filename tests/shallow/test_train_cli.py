@@ -145,6 +145,7 @@ def test_ctrl_c_before_the_first_batch_says_nothing_was_saved(tmp_path, monkeypa
     from core.shallow import __main__ as train
 
     real_split = core.shallow.jobs.split_data
+    before = signal.getsignal(signal.SIGINT)  # The CLI's own handler replaces this one while it trains.
 
     def interrupted_split(config, data_path=None):
         # The CLI first times a few batches in its own thread (which loads the data too), then
@@ -152,7 +153,7 @@ def test_ctrl_c_before_the_first_batch_says_nothing_was_saved(tmp_path, monkeypa
         # loading is interrupted, once the handler is there.
         if threading.current_thread() is not threading.main_thread():
             deadline = time.monotonic() + 10
-            while signal.getsignal(signal.SIGINT) is signal.default_int_handler and time.monotonic() < deadline:
+            while signal.getsignal(signal.SIGINT) is before and time.monotonic() < deadline:
                 time.sleep(0.05)
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.5)
@@ -162,6 +163,16 @@ def test_ctrl_c_before_the_first_batch_says_nothing_was_saved(tmp_path, monkeypa
     code = train.main(["--neurons", "7", "--epochs", "1", "--train-limit", "300", "--db", str(tmp_path / "r.sqlite")])
     assert code == 1 and "nothing was saved" in capsys.readouterr().err
     assert RunStore(tmp_path / "r.sqlite").list_runs() == []
+
+
+def test_a_finished_run_gives_the_caller_its_ctrl_c_back(tmp_path, capsys):
+    """In process (a notebook, a test), Ctrl-C belongs to the CLI only while it trains."""
+    from core.shallow import __main__ as train
+
+    before = signal.getsignal(signal.SIGINT)
+    code = train.main(["--neurons", "7", "--epochs", "1", "--train-limit", "300", "--db", str(tmp_path / "r.sqlite")])
+    assert code == 0 and "test accuracy" in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 OPTIONS = {
