@@ -61,3 +61,20 @@ def test_nicknames_are_one_printable_line_of_at_most_24_characters():
     assert clean_nickname("x" * 40) == "x" * 24
     with pytest.raises(ValueError, match="at least one"):
         clean_nickname(" \n\x00 ")
+
+
+def test_the_served_app_skips_streamlits_collection_after_every_rerun(monkeypatch):
+    """The lecture hall's speed with thirty watchers rests on it (BENCHMARKS.md): Streamlit itself
+    must read `runner.postScriptGC = false` from the app's .streamlit/config.toml."""
+    from pathlib import Path
+
+    from streamlit import config
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    monkeypatch.delenv("STREAMLIT_RUNNER_POST_SCRIPT_GC", raising=False)
+    try:
+        config.get_config_options(force_reparse=True)
+        assert config.get_option("runner.postScriptGC") is False
+        assert config.get_option("server.fileWatcherType") == "none"
+    finally:
+        config.get_config_options(force_reparse=True)

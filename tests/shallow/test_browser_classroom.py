@@ -64,6 +64,9 @@ def test_the_owner_keeps_its_job_across_a_reload_and_a_link_only_watches(classro
     sidebar.get_by_role("button", name="Unlock").click()
     sidebar.get_by_text("You are the lecturer", exact=False).wait_for(timeout=SETTLE_MS)
     assert KEY not in other.url
+    # A Stop before the first batch cancels the job with nothing to show (checked elsewhere):
+    # this one comes once an epoch has been trained, so the owner must see the stopped run's results.
+    other.wait_for_function(r"/Epoch\s+[1-9]\d* \/ 200/.test(document.body.innerText)", timeout=SETTLE_MS)
     stop_button(other).click(timeout=SETTLE_MS)
     owner.get_by_text("Results on the 10,000 test images", exact=True).wait_for(timeout=180_000)
     assert "stopped" in owner.inner_text("body")
