@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from core.shallow.config import NUM_CLASSES, PIXELS, TrainingConfig, refuse_convolutions
-from core.shallow.engines import NumpyOptimizer, ShuffledEpochs, cross_entropy, softmax
+from core.shallow.engines import NumpyOptimizer, ShuffledEpochs, cross_entropy, draw_keep, softmax
 
 LEAKY_SLOPE = 0.3  # keras.layers.LeakyReLU(negative_slope=0.3), as core.shallow builds it.
 SLICE_BYTES = 1 << 20
@@ -202,13 +202,7 @@ class NumpyDenseEngine(ShuffledEpochs):
     # Masks -----------------------------------------------------------------------------------
     def _draw_keep(self, generator, kept: np.ndarray) -> None:
         """Fills a boolean block with independent keep decisions, P(keep) = 1 - dropout exactly."""
-        count = kept.size
-        raw = generator.random_raw(-(-count // 8)).view(np.uint8)[:count].reshape(kept.shape)
-        np.less(raw, self.byte_threshold, out=kept)
-        if self.byte_fraction:
-            borderline = np.flatnonzero(raw == self.byte_threshold)
-            second = generator.random_raw(len(borderline)) >> np.uint64(11)
-            kept.reshape(-1)[borderline] = second < np.uint64(self.byte_fraction * 2.0**53)
+        draw_keep(generator, kept, self.byte_threshold, self.byte_fraction)
 
     # The step --------------------------------------------------------------------------------
     def _slices(self, batch: int) -> list[tuple[int, int]]:

@@ -76,6 +76,22 @@ def output_layer(products, pixels_first, labels, scale, out_bias, stacked):
     return loss, accuracy, grad_logits
 
 
+def draw_keep(generator, kept: np.ndarray, threshold: int, fraction: float) -> None:
+    """Fills a boolean block with independent keep decisions with P(keep) = (threshold + fraction) / 256.
+
+    One random byte per value: a byte under `threshold` keeps it; the 1-in-256 values whose
+    byte equals it are kept with probability `fraction` by a second, 53-bit draw, so P(keep)
+    is exact (0.2 is 51.2 / 256).
+    """
+    count = kept.size
+    raw = generator.random_raw(-(-count // 8)).view(np.uint8)[:count].reshape(kept.shape)
+    np.less(raw, threshold, out=kept)
+    if fraction:
+        borderline = np.flatnonzero(raw == threshold)
+        second = generator.random_raw(len(borderline)) >> np.uint64(11)
+        kept.reshape(-1)[borderline] = second < np.uint64(fraction * 2.0**53)
+
+
 class NumpyOptimizer:
     """Adam, RMSprop and SGD with momentum, with Keras 3's update formulas."""
 
@@ -356,12 +372,7 @@ class NumpyPerPixelEngine(ShuffledEpochs):
 
     def _draw_keep(self, generator, kept: np.ndarray, count: int) -> None:
         """Fills a boolean block with independent keep decisions, P(keep) = 1 - dropout exactly."""
-        raw = generator.random_raw(-(-count // 8)).view(np.uint8)[:count].reshape(kept.shape)
-        np.less(raw, self.byte_threshold, out=kept)
-        if self.byte_fraction:
-            borderline = np.flatnonzero(raw == self.byte_threshold)
-            second = generator.random_raw(len(borderline)) >> np.uint64(11)
-            kept.reshape(-1)[borderline] = second < np.uint64(self.byte_fraction * 2.0**53)
+        draw_keep(generator, kept, self.byte_threshold, self.byte_fraction)
 
     def _buffers(self, batch: int) -> dict:
         """Work arrays, allocated once per batch size (the last batch may be smaller)."""
