@@ -41,6 +41,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POLL_SECONDS = 0.1
 PROBE_TIMEOUT_S = 5.0
 """Seconds a cluster address has to accept a connection before the app says that nothing answers there."""
+CLIENT_ATTEMPTS = 2
+CLIENT_RETRY_SECONDS = 2.0
+"""A `ray://` connection whose client server failed to start is asked for once more, this long after."""
 SILENCE_LIMIT_S = 60.0
 """A worker that answers no poll for this long (a frozen node, a cut network) is taken as lost."""
 
@@ -312,15 +315,22 @@ class RayExecutor(Executor):
                 )
             else:
                 token = _use_the_clusters_token()
-                self._ray.init(
-                    address=address,
-                    log_to_driver=False,
-                    runtime_env={
-                        "env_vars": environment,
-                        "py_modules": [str(PROJECT_ROOT / "core")],
-                        "excludes": ["__pycache__", "*.pyc"],
-                    },
-                )
+                runtime_env = {
+                    "env_vars": environment,
+                    "py_modules": [str(PROJECT_ROOT / "core")],
+                    "excludes": ["__pycache__", "*.pyc"],
+                }
+                for attempt in range(CLIENT_ATTEMPTS):
+                    try:
+                        self._ray.init(address=address, log_to_driver=False, runtime_env=runtime_env)
+                        break
+                    except ConnectionAbortedError:
+                        # A ray:// head starts a client server per connection; on a busy head that
+                        # start can fail once ("Initialization failure from server"): ask again.
+                        if attempt == CLIENT_ATTEMPTS - 1:
+                            raise
+                        self._ray.shutdown()
+                        time.sleep(CLIENT_RETRY_SECONDS)
         except Exception as error:
             message = f"Cannot reach the Ray cluster at {address!r} (EXPLORER_RAY_ADDRESS): {_short(error)}."
             if address != "local":

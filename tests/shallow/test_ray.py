@@ -238,3 +238,36 @@ def test_a_workers_writes_replay_into_the_apps_store_with_its_own_ids(tmp_path):
     for saved, original in zip(reloaded.get_weights(), model.get_weights(), strict=True):
         assert (saved == original).all()
     assert [row["loss"] for row in store.history(run_id)] == [2.0]
+
+
+class _FlakyRay:
+    """`ray.init` failing as a busy ray:// head does ("Initialization failure from server") `failures` times."""
+
+    def __init__(self, failures: int):
+        self.failures, self.inits, self.shutdowns = failures, 0, 0
+
+    def init(self, **kwargs):
+        self.inits += 1
+        if self.inits <= self.failures:
+            raise ConnectionAbortedError("Initialization failure from server: Starting Ray client server failed.")
+
+    def shutdown(self):
+        self.shutdowns += 1
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_a_client_server_that_fails_to_start_is_asked_once_more(monkeypatch, failures):
+    """One failed start of the head's client server is retried; a second one is reported with the advice."""
+    from core.shallow import ray_executor
+
+    monkeypatch.setattr(ray_executor, "_check_that_it_answers", lambda address: None)
+    monkeypatch.setattr(ray_executor, "_use_the_clusters_token", lambda: False)
+    monkeypatch.setattr(ray_executor, "CLIENT_RETRY_SECONDS", 0.0)
+    executor = ray_executor.RayExecutor.__new__(ray_executor.RayExecutor)
+    executor._ray = flaky = _FlakyRay(failures)
+    if failures == 1:
+        executor._connect("ray://127.0.0.1:10001", None, None)
+    else:
+        with pytest.raises(ValueError, match="Cannot reach the Ray cluster at 'ray://127.0.0.1:10001'"):
+            executor._connect("ray://127.0.0.1:10001", None, None)
+    assert (flaky.inits, flaky.shutdowns) == (2, 1)
