@@ -16,7 +16,8 @@ IMAGES training images (a subset, so the slow Keras runs fit in a few minutes), 
 epochs, each variant in its own process, plain then ours, ROUNDS rounds. "Plain" is the
 article's code (`model.fit`, one-hot labels); "ours" is the engine `auto` picks on a CPU
 (the two-product engine for the linear one-layer net, its piecewise extension for one
-layer with ReLU/LeakyReLU/PReLU, `NumpyDenseEngine` otherwise).
+layer with ReLU/LeakyReLU/PReLU/ELU, `NumpyDenseEngine` otherwise, the MLP included; until
+2026-12-02 `auto` kept the MLP on Keras, after a run under load had Keras ahead).
 Seconds per batch: the fastest epoch over all rounds (plain's first epoch, which traces
 the graph, excluded), divided by its batches; "per epoch" scales that to 54,000 images
 (422 batches). The CPU is shared with other engineers running tests while this runs, so
