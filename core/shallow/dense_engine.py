@@ -78,6 +78,14 @@ def log_softmax_loss(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(log_norm - shifted[np.arange(len(labels)), labels]))
 
 
+def accumulate(sums: list, index: int, value: np.ndarray) -> None:
+    """sums[index] += value, where None stands for zero (the first value is kept, not copied)."""
+    if sums[index] is None:
+        sums[index] = value
+    else:
+        sums[index] += value
+
+
 class NumpyDenseEngine(ShuffledEpochs):
     """Trains any `TrainingConfig` of the lab on the CPU with numpy; Keras' maths, float32.
 
@@ -186,16 +194,18 @@ class NumpyDenseEngine(ShuffledEpochs):
             base = layer * self.per_layer
             if alpha is not None:
                 # d PReLU / d alpha = min(z, 0), one slope per pixel and neuron.
+                if sums[base + 2] is None:
+                    sums[base + 2] = np.zeros_like(alpha)
                 sums[base + 2][start:stop] += np.einsum("pbn,pbn->pn", grad_values, np.minimum(z, 0))
             alpha_slice = None if alpha is None else alpha[start:stop, None, :]
             grad_z = backprop_activation(self.activation, z, grad_values, alpha_slice)
-            sums[base + 1] += grad_z.sum(axis=(0, 1))
+            accumulate(sums, base + 1, grad_z.sum(axis=(0, 1)))
             below = inputs[start:stop] if layer == 0 else cache[layer - 1][1]
             inner = below.shape[-1]
             if self.per_pixel and layer == 0:
-                sums[base][0] += np.einsum("pb,pbn->n", below[:, :, 0], grad_z)
+                accumulate(sums, base, np.einsum("pb,pbn->n", below[:, :, 0], grad_z)[None])
             else:
-                sums[base] += below.reshape(-1, inner).T @ grad_z.reshape(-1, grad_z.shape[-1])
+                accumulate(sums, base, below.reshape(-1, inner).T @ grad_z.reshape(-1, grad_z.shape[-1]))
             if layer > 0:
                 grad_values = (grad_z.reshape(-1, grad_z.shape[-1]) @ kernel.T).reshape(below.shape)
 
@@ -272,12 +282,8 @@ class NumpyDenseEngine(ShuffledEpochs):
             grad_logits[np.arange(batch), labels] -= 1.0
             grad_logits /= batch
             # Each worker sums its slices' gradients of the shared weights (the output
-            # kernel goes to the sink slice by slice instead).
-            out_index = len(self.weights) - 2
-            per_worker = [
-                [None if index == out_index else np.zeros_like(w) for index, w in enumerate(self.weights)]
-                for _ in range(workers)
-            ]
+            # kernel goes to the sink slice by slice instead); None until a slice adds one.
+            per_worker = [[None] * len(self.weights) for _ in range(workers)]
 
             def backward(worker: int) -> None:
                 for start, stop in slices[worker::workers]:
@@ -289,7 +295,11 @@ class NumpyDenseEngine(ShuffledEpochs):
         for other in per_worker[1:]:
             for index, grad in enumerate(other):
                 if grad is not None:
-                    grads[index] += grad
+                    accumulate(grads, index, grad)
+        out_index = len(self.weights) - 2
+        for index, weight in enumerate(self.weights):
+            if grads[index] is None and index != out_index:
+                grads[index] = np.zeros_like(weight)  # A worker with no slices, or no dropout paths.
         grads[-1] = grad_logits.sum(axis=0)
         return loss, accuracy, grads, grad_logits, masks
 

@@ -95,11 +95,15 @@ def draw_keep(generator, kept: np.ndarray, threshold: int, fraction: float) -> N
 class NumpyOptimizer:
     """Adam, RMSprop and SGD with momentum, with Keras 3's update formulas."""
 
-    def __init__(self, config: TrainingConfig, shapes: list[tuple[int, ...]]):
+    def __init__(self, config: TrainingConfig, shapes: list[tuple[int, ...]], compiled: bool = True):
+        from core.shallow import kernels
+
         self.kind = config.optimizer
         self.learning_rate = config.learning_rate
         self.iterations = 0
         self.slots = [[np.zeros(shape, np.float32) for shape in shapes] for _ in range(2)]
+        # The compiled one-pass update (same float32 operations) where numba is installed.
+        self.kernels = kernels if compiled and kernels.available() else None
 
     def start_step(self) -> None:
         """Counts one optimizer step; `update` calls that follow belong to it."""
@@ -111,6 +115,10 @@ class NumpyOptimizer:
 
     def _update(self, weight, grad, first, second, scratch=None) -> None:
         """One update of a block, in place and without temporaries (`scratch` is reused)."""
+        if self.kernels is not None and self.kernels.optimizer_update(
+            self.kind, weight, grad, first, second, self.learning_rate, self.iterations
+        ):
+            return
         scratch = np.empty_like(grad) if scratch is None else scratch
         rate = self.learning_rate
         if self.kind == "adam":

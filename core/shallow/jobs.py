@@ -1158,9 +1158,13 @@ def default_queue() -> JobQueue:
 
 
 def warm_up() -> None:
-    """Imports Keras, finds the device and loads the data (seconds, once per process)."""
+    """Imports Keras, finds the device, loads the data and compiles the numpy engines' kernels
+    (seconds, once per process)."""
     try:
+        from core.shallow import kernels
+
         training_device()
         _dataset(None)
+        kernels.warm_up()
     except Exception:  # The job itself reports any real problem with a message.
         pass

@@ -172,6 +172,8 @@ engine = NumpyPerPixelEngine(config, build_model(config).get_weights(), threads=
 rng = np.random.default_rng(0)
 images = rng.random((2048, 784), dtype=np.float32)
 labels = rng.integers(0, 10, 2048)
+from core.shallow import kernels
+kernels.warm_up()  # The compiler's one-time allocations are not the step's.
 tracemalloc.start()
 engine.train_batch(images, labels)
 print(tracemalloc.get_traced_memory()[1])
