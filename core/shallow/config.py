@@ -401,6 +401,10 @@ def memory_parts(config: TrainingConfig, engine: str | None = None) -> dict[str,
         # The boolean mask (one byte per value) and its random bits, the per-pixel products
         # and the backward pass's stacked gradients, and the batch with its transpose.
         train = config.batch_size * (per_sample * 1.5 + 2 * PIXELS * 2 * NUM_CLASSES * 4 + 2 * PIXELS * 4)
+        if len(config.hidden_units) > 1:
+            from core.shallow.dense_engine import kept_forward_bytes
+
+            train += kept_forward_bytes(config)  # Deeper networks keep their forward values.
         predict = 0  # The collapsed linear map: (n, 784) @ (784, 10).
     else:
         # Keras keeps a handful of (batch, 28, 28, N) tensors per layer for the backward pass;

@@ -27,10 +27,28 @@ import numpy as np
 
 from core.shallow.config import NUM_CLASSES, PIXELS, TrainingConfig, refuse_convolutions
 from core.shallow.engines import NumpyOptimizer, ShuffledEpochs, cross_entropy, draw_keep, softmax
+from core.shallow.kernels import LEAKY_SLOPE
 
-LEAKY_SLOPE = 0.3  # keras.layers.LeakyReLU(negative_slope=0.3), as core.shallow builds it.
-SLICE_BYTES = 1 << 20
+SLICE_BYTES = 2 << 20
 """Bytes of one float32 (slice, batch, neurons) tensor; a few of them stay in cache at once."""
+SIGN_ACTIVATIONS = ("none", "relu", "leaky_relu")
+"""Activations whose derivative wherever it matters follows from the layer's output a = s m
+act(z): none has 1; ReLU and LeakyReLU are positive exactly where z is (a dropped value has a
+zero gradient anyway), and TensorFlow's derivative at z = 0 (ReLU 0, LeakyReLU its slope) is
+the one for a = 0. For them a step keeps only a."""
+KEEP_FORWARD_BYTES = 1 << 30
+"""Up to this size, a step keeps every slice's forward values (z and a of each layer) for the
+backward pass; a larger step recomputes them slice by slice (a second forward product)."""
+
+
+def keeps_forward(units: tuple[int, ...], positions: int, batch: int) -> bool:
+    """Whether a step of this network keeps its forward values instead of recomputing them.
+
+    With two or more layers the recomputation repeats every product but the first layer's:
+    for 392 + 392 neurons a quarter of the step's multiply-adds. Writing the values out and
+    reading them back costs far less while they fit in memory.
+    """
+    return len(units) > 1 and 2 * 4 * batch * positions * sum(units) <= KEEP_FORWARD_BYTES
 
 
 def activate(kind: str, z: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
@@ -86,6 +104,16 @@ def accumulate(sums: list, index: int, value: np.ndarray) -> None:
         sums[index] += value
 
 
+def kept_forward_bytes(config: TrainingConfig) -> int:
+    """Bytes of the forward values a training step of `config` keeps (0 if it recomputes them)."""
+    positions = PIXELS if config.architecture == "article" else 1
+    units = tuple(config.hidden_units)
+    if positions == 1 or not keeps_forward(units, positions, config.batch_size):
+        return 0  # The MLP is one slice: its few values are kept without whole-step arrays.
+    arrays = 1 if config.activation in SIGN_ACTIVATIONS else 2
+    return arrays * 4 * config.batch_size * positions * sum(units)
+
+
 class NumpyDenseEngine(ShuffledEpochs):
     """Trains any `TrainingConfig` of the lab on the CPU with numpy; Keras' maths, float32.
 
@@ -98,7 +126,9 @@ class NumpyDenseEngine(ShuffledEpochs):
 
     name = "numpy"
 
-    def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2):
+    def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2, compiled: bool = True):
+        from core.shallow import kernels
+
         refuse_convolutions(config, "numpy")
         if config.mixed_precision:
             raise ValueError("The numpy engine computes in float32; choose engine 'keras' for mixed precision.")
@@ -115,7 +145,11 @@ class NumpyDenseEngine(ShuffledEpochs):
             raise ValueError(f"Expected {per_layer * len(self.units) + 2} weight arrays, got {len(weights)}.")
         self.per_layer = per_layer
         self.set_weights(weights)
-        self.optimizer = NumpyOptimizer(config, [w.shape for w in self.weights])
+        self.optimizer = NumpyOptimizer(config, [w.shape for w in self.weights], compiled=compiled)
+        # The compiled layer passes where numba is installed; numpy's passes otherwise.
+        compilable = self.activation in kernels.ACTIVATIONS
+        self.kernels = kernels if compiled and compilable and kernels.available() else None
+        self._store, self._store_batch = None, None
         workers = max(1, threads) if self.per_pixel else 1
         seeds = np.random.SeedSequence(config.seed).spawn(workers + 1)
         self.shuffle_rng = np.random.default_rng(seeds[0])
@@ -153,24 +187,52 @@ class NumpyDenseEngine(ShuffledEpochs):
             return np.ascontiguousarray(images.T)[:, :, None]
         return images[None]
 
-    def _forward(self, inputs: np.ndarray, start: int, stop: int, masks) -> list[tuple]:
-        """Forward pass of pixels start:stop; returns (z, a) per layer (a with dropout applied)."""
+    def _forward(self, inputs: np.ndarray, start: int, stop: int, masks, store=None) -> list[tuple]:
+        """Forward pass of pixels start:stop; returns (z, a) per layer (a with dropout applied).
+
+        `store`: per layer a (z, a) pair of whole-step arrays whose start:stop slices receive
+        the values (kept for the backward pass), or None for new slice-sized arrays.
+        """
         values = inputs[start:stop]
+        width, batch = values.shape[:2]
         cache = []
-        for layer in range(len(self.units)):
+        for layer, units in enumerate(self.units):
             kernel, bias, alpha = self._layer(layer)
-            if self.per_pixel and layer == 0:
-                z = values * kernel[0]  # (slice, batch, 1) x (N,): Dense on one input value.
+            first = self.per_pixel and layer == 0
+            mask = None if masks is None else masks[layer][start:stop]
+            alpha_slice = None if alpha is None else alpha[start:stop]
+            if store is None:
+                z, out = np.empty((2, width, batch, units), np.float32)
+            elif self.activation in SIGN_ACTIVATIONS:
+                # The backward pass reads act'(z) off the kept output; z itself is not kept.
+                z, out = np.empty((width, batch, units), np.float32), store[layer][start:stop]
             else:
-                width, batch, inner = values.shape
-                z = (values.reshape(-1, inner) @ kernel).reshape(width, batch, -1)
-            z += bias
-            alpha_slice = None if alpha is None else alpha[start:stop, None, :]
-            values = activate(self.activation, z, alpha_slice)
-            if masks is not None:
-                values *= masks[layer][start:stop]
-                values *= np.float32(self.scale)
-            cache.append((z, values))
+                z, out = store[layer][0][start:stop], store[layer][1][start:stop]
+            if first and self.kernels is None:
+                np.multiply(values, kernel[0], out=z)  # (slice, batch, 1) x (N,): Dense on one input value.
+            elif not first:
+                np.matmul(values.reshape(-1, values.shape[-1]), kernel, out=z.reshape(-1, units))
+            if self.kernels is not None:
+                # One compiled pass: bias, activation, mask and scale (and a first layer's z).
+                self.kernels.layer_forward(
+                    self.activation,
+                    z,
+                    bias,
+                    mask,
+                    self.scale,
+                    alpha_slice,
+                    out,
+                    values[:, :, 0] if first else None,
+                    kernel,
+                )
+            else:
+                z += bias
+                out[...] = activate(self.activation, z, None if alpha is None else alpha_slice[:, None, :])
+                if mask is not None:
+                    out *= mask
+                    out *= np.float32(self.scale)
+            cache.append((out if store is not None and self.activation in SIGN_ACTIVATIONS else z, out))
+            values = out
         return cache
 
     def _logits_part(self, cache, start: int, stop: int) -> np.ndarray:
@@ -188,23 +250,46 @@ class NumpyDenseEngine(ShuffledEpochs):
         for layer in reversed(range(len(self.units))):
             kernel, bias, alpha = self._layer(layer)
             z = cache[layer][0]
-            if masks is not None:
-                grad_values *= masks[layer][start:stop]
-                grad_values *= np.float32(self.scale)
+            mask = None if masks is None else masks[layer][start:stop]
             base = layer * self.per_layer
-            if alpha is not None:
-                # d PReLU / d alpha = min(z, 0), one slope per pixel and neuron.
-                if sums[base + 2] is None:
-                    sums[base + 2] = np.zeros_like(alpha)
-                sums[base + 2][start:stop] += np.einsum("pbn,pbn->pn", grad_values, np.minimum(z, 0))
-            alpha_slice = None if alpha is None else alpha[start:stop, None, :]
-            grad_z = backprop_activation(self.activation, z, grad_values, alpha_slice)
-            accumulate(sums, base + 1, grad_z.sum(axis=(0, 1)))
+            first = self.per_pixel and layer == 0
             below = inputs[start:stop] if layer == 0 else cache[layer - 1][1]
             inner = below.shape[-1]
-            if self.per_pixel and layer == 0:
-                accumulate(sums, base, np.einsum("pb,pbn->n", below[:, :, 0], grad_z)[None])
+            if self.kernels is not None:
+                # One compiled pass: mask, scale, the activation's derivative, and the sums
+                # for the bias (and PReLU's slopes, and a per-pixel first layer's kernel).
+                grad_z = grad_values
+                bias_sum, alpha_sum, kernel_sum = self.kernels.layer_backward(
+                    self.activation,
+                    grad_z,
+                    z,
+                    mask,
+                    self.scale,
+                    None if alpha is None else alpha[start:stop],
+                    below[:, :, 0] if first else None,
+                )
+                accumulate(sums, base + 1, bias_sum)
+                if alpha is not None:
+                    if sums[base + 2] is None:
+                        sums[base + 2] = np.zeros_like(alpha)
+                    sums[base + 2][start:stop] += alpha_sum
+                if first:
+                    accumulate(sums, base, kernel_sum[None])
             else:
+                if mask is not None:
+                    grad_values *= mask
+                    grad_values *= np.float32(self.scale)
+                if alpha is not None:
+                    # d PReLU / d alpha = min(z, 0), one slope per pixel and neuron.
+                    if sums[base + 2] is None:
+                        sums[base + 2] = np.zeros_like(alpha)
+                    sums[base + 2][start:stop] += np.einsum("pbn,pbn->pn", grad_values, np.minimum(z, 0))
+                alpha_slice = None if alpha is None else alpha[start:stop, None, :]
+                grad_z = backprop_activation(self.activation, z, grad_values, alpha_slice)
+                accumulate(sums, base + 1, grad_z.sum(axis=(0, 1)))
+                if first:
+                    accumulate(sums, base, np.einsum("pb,pbn->n", below[:, :, 0], grad_z)[None])
+            if not first:
                 accumulate(sums, base, below.reshape(-1, inner).T @ grad_z.reshape(-1, grad_z.shape[-1]))
             if layer > 0:
                 grad_values = (grad_z.reshape(-1, grad_z.shape[-1]) @ kernel.T).reshape(below.shape)
@@ -213,6 +298,17 @@ class NumpyDenseEngine(ShuffledEpochs):
     def _draw_keep(self, generator, kept: np.ndarray) -> None:
         """Fills a boolean block with independent keep decisions, P(keep) = 1 - dropout exactly."""
         draw_keep(generator, kept, self.byte_threshold, self.byte_fraction)
+
+    def _forward_store(self, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Whole-step (positions, batch, N) arrays for the layers' a (and z, where act'(z)
+        cannot be read off a), made once per batch size and reused, so that keeping them
+        costs no allocation per step."""
+        if self._store_batch != batch:
+            self._store = None  # The old arrays go before the new ones are made.
+            kept = 1 if self.activation in SIGN_ACTIVATIONS else 2
+            self._store = [np.empty((kept, self.positions, batch, units), np.float32) for units in self.units]
+            self._store_batch = batch
+        return [arrays[0] if len(arrays) == 1 else (arrays[0], arrays[1]) for arrays in self._store]
 
     # The step --------------------------------------------------------------------------------
     def _slices(self, batch: int) -> list[tuple[int, int]]:
@@ -257,9 +353,12 @@ class NumpyDenseEngine(ShuffledEpochs):
         if not dropping:
             masks = None
         slices = self._slices(batch)
+        keep_forward = len(slices) == 1 or keeps_forward(self.units, self.positions, batch)
         workers = len(self.mask_rngs)
         partial_logits = np.zeros((workers, batch, NUM_CLASSES), np.float32)
         saved: dict = {}
+
+        store = self._forward_store(batch) if keep_forward and len(slices) > 1 else None
 
         def forward(worker: int) -> None:
             generator = self.mask_rngs[worker].bit_generator
@@ -267,10 +366,10 @@ class NumpyDenseEngine(ShuffledEpochs):
                 if draw:
                     for mask in masks:
                         self._draw_keep(generator, mask[start:stop])
-                cache = self._forward(inputs, start, stop, masks)
+                cache = self._forward(inputs, start, stop, masks, store)
                 partial_logits[worker] += self._logits_part(cache, start, stop)
-                if len(slices) == 1:
-                    saved[start] = cache  # One slice (the MLP): nothing to recompute.
+                if keep_forward:
+                    saved[start] = cache  # Kept for the backward pass instead of recomputed.
 
         with self._blas_single_thread():
             self._run_workers(forward)

@@ -17,6 +17,11 @@ import math
 
 import numpy as np
 
+LEAKY_SLOPE = 0.3  # keras.layers.LeakyReLU(negative_slope=0.3), as core.shallow builds it.
+ACTIVATIONS = ("none", "relu", "leaky_relu", "prelu")
+"""The activations the layer kernels compute, by their index here. ELU is left to numpy, whose
+exponential is vector code (numba's calls the C library one value at a time)."""
+
 
 @functools.cache
 def _compiled():
@@ -25,7 +30,7 @@ def _compiled():
         import numba
     except ImportError:
         return None
-    jit = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=False)
+    jit = numba.njit(nogil=True, cache=True, error_model="numpy", fastmath=False, boundscheck=False)
 
     @jit
     def adam(weight, grad, first, second, alpha, beta_1, beta_2, keep_1, keep_2, epsilon):
@@ -52,7 +57,91 @@ def _compiled():
             first[index] = velocity
             weight[index] += velocity
 
-    return {"adam": adam, "rmsprop": rmsprop, "sgd": momentum}
+    # The layer passes work row by row, one (slice, image) row of N values at a time, with
+    # every branch outside the loops over n, so that those loops compile to vector code.
+    f32 = np.float32
+
+    @jit
+    def forward(z, first, inputs, kernel, bias, mask, use_mask, scale, kind, alpha, out):
+        # z[s, b, n] += bias[n] (or, with a per-pixel first layer, z = inputs[s, b] kernel[n]
+        # + bias[n]); out = act(z) * mask * scale (mask 1 and scale 1 without dropout). One
+        # loop per case, each simple enough to become vector code.
+        slices, batch, units = z.shape
+        zero = f32(0.0)
+        for s in range(slices):
+            alpha_row = alpha[s] if kind == 3 else alpha[0]
+            for b in range(batch):
+                zr, outr = z[s, b], out[s, b]
+                maskr = mask[s, b] if use_mask else mask[0, 0]
+                x = inputs[s, b] if first else zero
+                if first:
+                    for n in range(units):
+                        zr[n] = x * kernel[n]
+                if kind == 0:
+                    for n in range(units):
+                        v = zr[n] + bias[n]
+                        zr[n] = v
+                        outr[n] = (v * f32(maskr[n])) * scale
+                elif kind == 1:
+                    for n in range(units):
+                        v = zr[n] + bias[n]
+                        zr[n] = v
+                        outr[n] = (max(v, zero) * f32(maskr[n])) * scale
+                elif kind == 2:
+                    for n in range(units):
+                        v = zr[n] + bias[n]
+                        zr[n] = v
+                        outr[n] = ((v if v > 0 else f32(LEAKY_SLOPE) * v) * f32(maskr[n])) * scale
+                else:
+                    for n in range(units):
+                        v = zr[n] + bias[n]
+                        zr[n] = v
+                        outr[n] = ((max(v, zero) + alpha_row[n] * min(v, zero)) * f32(maskr[n])) * scale
+
+    @jit
+    def backward(grad, z, mask, use_mask, scale, kind, alpha, first, inputs, bias_sum, alpha_sum, kernel_sum):
+        # grad: dLoss/da, turned in place into dLoss/dz = da * mask * scale * act'(z), with
+        # TensorFlow's act'(0): 0 for ReLU and PReLU, the slope for LeakyReLU. Sums over the
+        # block: bias_sum[n] of dz, alpha_sum[s, n] of da * mask * scale * min(z, 0) (PReLU),
+        # kernel_sum[n] of inputs[s, b] dz (a per-pixel first layer's one-row kernel).
+        slices, batch, units = grad.shape
+        zero, one = f32(0.0), f32(1.0)
+        for s in range(slices):
+            alpha_row = alpha[s] if kind == 3 else alpha[0]
+            alpha_sum_row = alpha_sum[s] if kind == 3 else alpha_sum[0]
+            for b in range(batch):
+                gr, zr = grad[s, b], z[s, b]
+                maskr = mask[s, b] if use_mask else mask[0, 0]
+                x = inputs[s, b] if first else zero
+                if kind == 0:
+                    for n in range(units):
+                        g = (gr[n] * f32(maskr[n])) * scale
+                        gr[n] = g
+                        bias_sum[n] += g
+                        kernel_sum[n] += x * g
+                elif kind == 1:
+                    for n in range(units):
+                        g = ((gr[n] * f32(maskr[n])) * scale) * (one if zr[n] > 0 else zero)
+                        gr[n] = g
+                        bias_sum[n] += g
+                        kernel_sum[n] += x * g
+                elif kind == 2:
+                    for n in range(units):
+                        g = ((gr[n] * f32(maskr[n])) * scale) * (one if zr[n] > 0 else f32(LEAKY_SLOPE))
+                        gr[n] = g
+                        bias_sum[n] += g
+                        kernel_sum[n] += x * g
+                else:
+                    for n in range(units):
+                        g = (gr[n] * f32(maskr[n])) * scale
+                        value = zr[n]
+                        alpha_sum_row[n] += g * min(value, zero)
+                        g = g * (f32(value > 0) + alpha_row[n] * f32(value < 0))
+                        gr[n] = g
+                        bias_sum[n] += g
+                        kernel_sum[n] += x * g
+
+    return {"adam": adam, "rmsprop": rmsprop, "sgd": momentum, "forward": forward, "backward": backward}
 
 
 def available() -> bool:
@@ -73,6 +162,67 @@ def warm_up() -> bool:
     for kind in ("adam", "rmsprop", "sgd"):
         optimizer_update(kind, *block, learning_rate=1e-3, iterations=1)
     return True
+
+
+_NO_ROWS = np.zeros((1, 1), np.float32)
+_NO_ROW = np.zeros(1, np.float32)
+
+
+def layer_forward(activation, z, bias, mask, scale, alpha, out, inputs=None, kernel=None) -> None:
+    """A hidden layer's element-wise forward pass over a (slices, batch, N) block, compiled.
+
+    z holds the layer's product (bias not yet added) and gets z + bias; out gets act(z),
+    times the 0/1 `mask` and `scale` when a mask is given. For a per-pixel first layer
+    `inputs` is the (slices, batch) pixel values and z is computed as inputs * kernel[0]
+    + bias. `alpha` is PReLU's (slices, N) slopes.
+    """
+    first = inputs is not None
+    _compiled()["forward"](
+        z,
+        first,
+        inputs if first else _NO_ROWS,
+        kernel[0] if first else _NO_ROW,
+        bias,
+        np.ones((1, 1, z.shape[2]), bool) if mask is None else mask,
+        mask is not None,
+        np.float32(scale if mask is not None else 1.0),
+        ACTIVATIONS.index(activation),
+        _NO_ROWS if alpha is None else alpha,
+        out,
+    )
+
+
+def layer_backward(activation, grad, z, mask, scale, alpha, inputs=None):
+    """dLoss/da to dLoss/dz in place on `grad` (mask, scale, act'(z)), compiled.
+
+    Returns, summed over the block in float64 and handed back as float32: the bias'
+    gradient (N,), PReLU's slopes' (slices, N) (None for other activations) and, with
+    `inputs` (a per-pixel first layer's pixel values), the kernel's (N,).
+    """
+    slices, _, units = grad.shape
+    bias_sum = np.zeros(units, np.float32)
+    alpha_sum = np.zeros((slices, units), np.float32) if alpha is not None else np.zeros((1, 1), np.float32)
+    kernel_sum = np.zeros(units, np.float32)
+    _compiled()["backward"](
+        grad,
+        z,
+        np.ones((1, 1, units), bool) if mask is None else mask,
+        mask is not None,
+        np.float32(scale if mask is not None else 1.0),
+        ACTIVATIONS.index(activation),
+        _NO_ROWS if alpha is None else alpha,
+        inputs is not None,
+        _NO_ROWS if inputs is None else inputs,
+        bias_sum,
+        alpha_sum,
+        kernel_sum,
+    )
+    as_float = np.float32
+    return (
+        bias_sum.astype(as_float),
+        alpha_sum.astype(as_float) if alpha is not None else None,
+        kernel_sum.astype(as_float),
+    )
 
 
 def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:

@@ -83,6 +83,32 @@ def test_gradients_under_a_mask_equal_keras(batch, architecture, activation, uni
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * scale, err_msg=variable.path)
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("mode", ["kept", "recomputed", "numpy passes"])
+def test_kept_and_recomputed_forward_values_both_give_keras_gradients(batch, activation, mode, monkeypatch):
+    """Slices of 7 pixels; the forward values kept for the backward pass (the default up to a
+    gigabyte, only a for none/ReLU/LeakyReLU), recomputed slice by slice, or kept with numpy's
+    passes instead of the compiled ones: each equals TensorFlow's gradients."""
+    import core.shallow.dense_engine
+
+    images, labels = batch
+    config = TrainingConfig(hidden_units=(4, 3), activation=activation, dropout=0.5)
+    model = build_model(config)
+    model.set_weights(random_weights(model, seed=4, zero_biases=activation != "none"))
+    monkeypatch.setattr(core.shallow.dense_engine, "SLICE_BYTES", 16 * 4 * 4 * 7)
+    if mode == "recomputed":
+        monkeypatch.setattr(core.shallow.dense_engine, "KEEP_FORWARD_BYTES", 0)
+    engine = NumpyDenseEngine(config, model.get_weights(), threads=2, compiled=mode != "numpy passes")
+    assert len(engine._slices(16)) == 112
+    assert core.shallow.dense_engine.keeps_forward(engine.units, engine.positions, 16) == (mode != "recomputed")
+    loss, _, grads, masks = engine.gradients(images, labels)
+    reference_loss, expected = keras_gradients(model, images, labels, masks, engine.keep)
+    assert loss == pytest.approx(reference_loss, rel=1e-5)
+    for ours, theirs, variable in zip(grads, expected, model.trainable_weights, strict=True):
+        scale = np.abs(theirs).max() + 1e-12
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5 * scale, err_msg=variable.path)
+
+
 @pytest.mark.parametrize("threads", [1, 3])
 def test_threads_and_slices_do_not_change_the_gradients(batch, threads, monkeypatch):
     """Any number of workers and any slice size give the same gradients for the same masks."""

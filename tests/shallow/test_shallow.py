@@ -150,7 +150,16 @@ def test_memory_covers_keras_prediction_batches():
     assert memory_parts(config, "keras")["work"] >= one_tensor
 
 
-def test_memory_covers_the_numpy_engines_work_arrays():
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"hidden_units": (1,), "dropout": 0.5, "batch_size": 2048, "train_limit": 2048},
+        # Two layers: the dense engine keeps both layers' outputs for the backward pass.
+        {"hidden_units": (24, 24), "activation": "relu", "dropout": 0.5, "batch_size": 256, "train_limit": 256},
+        {"hidden_units": (16, 16), "activation": "prelu", "dropout": 0.5, "batch_size": 256, "train_limit": 256},
+    ],
+)
+def test_memory_covers_the_numpy_engines_work_arrays(settings):
     """The numpy engine's measured peak for one training step (tracemalloc) is within its estimate.
 
     Measured in a fresh process: threads that other tests leave behind would allocate while
@@ -162,29 +171,31 @@ def test_memory_covers_the_numpy_engines_work_arrays():
     from core.labs import ROOT
     from core.shallow.config import memory_parts
 
-    code = """
+    code = f"""
 import tracemalloc
 import numpy as np
 from core.shallow.config import TrainingConfig, build_model
-from core.shallow.engines import NumpyPerPixelEngine
-config = TrainingConfig(hidden_units=(1,), dropout=0.5, batch_size=2048, train_limit=2048)
-engine = NumpyPerPixelEngine(config, build_model(config).get_weights(), threads=1)
+from core.shallow.jobs import make_engine
+config = TrainingConfig(**{settings!r})
+engine = make_engine(config, build_model(config), "numpy")
+batch = config.batch_size
 rng = np.random.default_rng(0)
-images = rng.random((2048, 784), dtype=np.float32)
-labels = rng.integers(0, 10, 2048)
+images = rng.random((batch, 784), dtype=np.float32)
+labels = rng.integers(0, 10, batch)
 from core.shallow import kernels
 kernels.warm_up()  # The compiler's one-time allocations are not the step's.
 tracemalloc.start()
 engine.train_batch(images, labels)
-print(tracemalloc.get_traced_memory()[1])
+print(type(engine).__name__, tracemalloc.get_traced_memory()[1])
 """
     completed = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=300
     )
-    peak = int(completed.stdout.strip().splitlines()[-1])
-    config = TrainingConfig(hidden_units=(1,), dropout=0.5, batch_size=2048, train_limit=2048)
+    name, peak = completed.stdout.strip().splitlines()[-1].split()
+    config = TrainingConfig(**settings)
+    assert name == ("NumpyPerPixelEngine" if len(config.hidden_units) == 1 else "NumpyDenseEngine")
     parts = memory_parts(config, "numpy")
-    assert peak <= parts["work"] + parts["weights"]
+    assert int(peak) <= parts["work"] + parts["weights"]
 
 
 def test_available_memory_is_capped_by_the_cgroup_limit(tmp_path):
