@@ -193,14 +193,18 @@ class NumpyPerPixelEngine(ShuffledEpochs):
 
     name = "numpy"
 
-    def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2):
+    def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2, compiled: bool = True):
+        from core.shallow import kernels
+
         if not config.fits_numpy_engine:
             raise ValueError("The numpy engine needs one linear per-pixel hidden layer.")
         self.config = config
+        # The compiled passes (mask, weights, gradients, optimizer) where numba is installed.
+        self.kernels = kernels if compiled and kernels.available() else None
         self.units = config.hidden_units[0]
         self.keep = 1.0 - config.dropout
         self.set_weights(weights)
-        self.optimizer = NumpyOptimizer(config, [w.shape for w in self.weights])
+        self.optimizer = NumpyOptimizer(config, [w.shape for w in self.weights], compiled=compiled)
         seeds = np.random.SeedSequence(config.seed).spawn(threads + 1)
         self.shuffle_rng = np.random.default_rng(seeds[0])
         self.mask_rngs = [np.random.Generator(np.random.SFC64(seed)) for seed in seeds[1:]]
@@ -335,6 +339,8 @@ class NumpyPerPixelEngine(ShuffledEpochs):
         workers = len(self.mask_rngs)
         kernel_column, bias_column = kernel[None, :, None], bias[None, :, None]
 
+        compiled = self.kernels
+
         def forward(worker: int) -> None:
             expanded, weights_uv = buffers["expanded"][worker], buffers["uv"][worker]
             generator = self.mask_rngs[worker].bit_generator
@@ -345,8 +351,11 @@ class NumpyPerPixelEngine(ShuffledEpochs):
                 else:
                     kept[start:stop] = True
                 # [U_p | V_p] = [w * W_p | c * W_p] for the slice's pixels.
-                np.multiply(kernel_column, out_kernel[start:stop], out=weights_uv[:width, :, :classes])
-                np.multiply(bias_column, out_kernel[start:stop], out=weights_uv[:width, :, classes:])
+                if compiled is not None:
+                    compiled.pixel_weights(kernel, bias, out_kernel[start:stop], weights_uv[:width])
+                else:
+                    np.multiply(kernel_column, out_kernel[start:stop], out=weights_uv[:width, :, :classes])
+                    np.multiply(bias_column, out_kernel[start:stop], out=weights_uv[:width, :, classes:])
                 np.copyto(expanded[:width], kept[start:stop])
                 np.matmul(expanded[:width], weights_uv[:width], out=products[start:stop])
 
@@ -361,13 +370,19 @@ class NumpyPerPixelEngine(ShuffledEpochs):
                 np.copyto(expanded[:width], kept[start:stop])
                 # Q_p = M_p^T (x_p g) and R_p = M_p^T g, side by side.
                 np.matmul(expanded[:width].transpose(0, 2, 1), stacked[start:stop], out=sums[:width])
-                q_sums, r_sums = sums[:width, :, :classes], sums[:width, :, classes:]
                 # The hidden layer's gradients use W before this step changes it.
-                partial_kernel[worker] += np.einsum("pnk,pnk->n", q_sums, out_kernel[start:stop])
-                partial_bias[worker] += np.einsum("pnk,pnk->n", r_sums, out_kernel[start:stop])
-                np.multiply(kernel_column, q_sums, out=grad[:width])
-                grad[:width] += bias_column * r_sums
-                grad[:width] *= scale
+                if compiled is not None:
+                    compiled.pixel_gradients(
+                        sums[:width], out_kernel[start:stop], kernel, bias, scale, grad[:width],
+                        partial_kernel[worker], partial_bias[worker],
+                    )  # fmt: skip
+                else:
+                    q_sums, r_sums = sums[:width, :, :classes], sums[:width, :, classes:]
+                    partial_kernel[worker] += np.einsum("pnk,pnk->n", q_sums, out_kernel[start:stop])
+                    partial_bias[worker] += np.einsum("pnk,pnk->n", r_sums, out_kernel[start:stop])
+                    np.multiply(kernel_column, q_sums, out=grad[:width])
+                    grad[:width] += bias_column * r_sums
+                    grad[:width] *= scale
                 out_kernel_sink(start, stop, grad[:width], scratch[:width])
 
         with self._blas_single_thread():

@@ -141,7 +141,45 @@ def _compiled():
                         bias_sum[n] += g
                         kernel_sum[n] += x * g
 
-    return {"adam": adam, "rmsprop": rmsprop, "sgd": momentum, "forward": forward, "backward": backward}
+    @jit
+    def pixel_weights(kernel, bias, out_kernel, weights_uv):
+        # [U_p | V_p] = [w * W_p | c * W_p] for a slice of pixels: (slice, N, 2K).
+        slices, units, classes = out_kernel.shape
+        for s in range(slices):
+            for n in range(units):
+                w, c = kernel[n], bias[n]
+                for k in range(classes):
+                    weights_uv[s, n, k] = w * out_kernel[s, n, k]
+                    weights_uv[s, n, classes + k] = c * out_kernel[s, n, k]
+
+    @jit
+    def pixel_gradients(sums, out_kernel, kernel, bias, scale, grad, kernel_sum, bias_sum):
+        # From [Q_p | R_p] = M_p^T [x_p g | g]: the output kernel's gradient s (w Q + c R)
+        # and the hidden layer's sums, kernel_sum[n] += sum_k Q W and bias_sum[n] += sum_k R W
+        # (with W before this step's update).
+        slices, units, classes = out_kernel.shape
+        for s in range(slices):
+            for n in range(units):
+                w, c = kernel[n], bias[n]
+                q_total = f32(0.0)
+                r_total = f32(0.0)
+                for k in range(classes):
+                    q, r, weight = sums[s, n, k], sums[s, n, classes + k], out_kernel[s, n, k]
+                    q_total += q * weight
+                    r_total += r * weight
+                    grad[s, n, k] = (w * q + c * r) * scale
+                kernel_sum[n] += q_total
+                bias_sum[n] += r_total
+
+    return {
+        "adam": adam,
+        "rmsprop": rmsprop,
+        "sgd": momentum,
+        "forward": forward,
+        "backward": backward,
+        "pixel_weights": pixel_weights,
+        "pixel_gradients": pixel_gradients,
+    }
 
 
 def available() -> bool:
@@ -223,6 +261,17 @@ def layer_backward(activation, grad, z, mask, scale, alpha, inputs=None):
         alpha_sum.astype(as_float) if alpha is not None else None,
         kernel_sum.astype(as_float),
     )
+
+
+def pixel_weights(kernel, bias, out_kernel, weights_uv) -> None:
+    """[w W_p | c W_p] for a (slice, N, K) block of the output kernel, into (slice, N, 2K)."""
+    _compiled()["pixel_weights"](kernel, bias, out_kernel, weights_uv)
+
+
+def pixel_gradients(sums, out_kernel, kernel, bias, scale, grad, kernel_sum, bias_sum) -> None:
+    """The output kernel's gradient of a slice, s (w Q + c R) from sums = [Q | R], and its
+    share of the hidden layer's gradient sums (float64, added to)."""
+    _compiled()["pixel_gradients"](sums, out_kernel, kernel, bias, np.float32(scale), grad, kernel_sum, bias_sum)
 
 
 def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:

@@ -69,13 +69,15 @@ def test_gradients_with_a_dropout_mask_match_tensorflow(batch):
         np.testing.assert_allclose(ours.reshape(theirs.shape), theirs.numpy(), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_fused_step_equals_the_plain_formulation(batch, threads):
-    """The sliced, threaded step computes exactly the gradients of the mask it drew."""
+@pytest.mark.parametrize("threads, compiled", [(1, True), (2, True), (2, False)])
+def test_fused_step_equals_the_plain_formulation(batch, threads, compiled):
+    """The sliced, threaded step computes exactly the gradients of the mask it drew, with the
+    compiled passes (weights, gradients) or numpy's."""
     images, labels = batch
     config = TrainingConfig(hidden_units=(24,), dropout=0.8, seed=7)
     model = build_model(config)
-    engine = NumpyPerPixelEngine(config, random_weights(model, seed=5), threads=threads)
+    engine = NumpyPerPixelEngine(config, random_weights(model, seed=5), threads=threads, compiled=compiled)
+    assert (engine.kernels is not None) == compiled
     loss, accuracy, grads, kept = engine.fused_gradients(images, labels)
     assert kept.shape == (784, 32, 24) and abs(kept.mean() - 0.2) < 0.01
     reference_loss, reference_accuracy, reference = engine.gradients(images, labels, kept.astype(np.float32))
