@@ -84,7 +84,7 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
         threads: worker threads over slices of pixels.
     """
 
-    def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2):
+    def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2, compiled: bool = True):
         if not fits_piecewise_engine(config):
             raise ValueError("The piecewise engine needs one per-pixel layer with ReLU, LeakyReLU, PReLU or ELU.")
         self.activation = config.activation
@@ -95,10 +95,10 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
             raise ValueError(f"Expected {expected} weight arrays for {config.activation}, got {len(weights)}.")
         # The base class sets up the linear net's mask drawing, threads and seeds; this engine
         # then takes the real config and weights (and, for PReLU, the slopes and their slots).
-        super().__init__(config.replace(activation="none"), weights[:2] + weights[-2:], threads)
+        super().__init__(config.replace(activation="none"), weights[:2] + weights[-2:], threads, compiled)
         self.config = config
         self.set_weights(weights)
-        self.optimizer = NumpyOptimizer(config, [w.shape for w in self.weights])
+        self.optimizer = NumpyOptimizer(config, [w.shape for w in self.weights], compiled=compiled)
         # Bytes kept per value (PReLU: P and Q side by side), and float32 values per value
         # in the products (PReLU: P and Q; ELU: m act(z) and m act'(z)).
         self.code_width = self.units * (2 if self.prelu else 1)
@@ -245,6 +245,7 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
         slices = [(start, min(start + self.chunk, PIXELS)) for start in range(0, PIXELS, self.chunk)]
         workers = len(self.mask_rngs)
         kernel_column, bias_column = kernel[None, :, None], bias[None, :, None]
+        compiled = self.kernels
 
         def forward(worker: int) -> None:
             expanded, weights_uv = buffers["expanded"][worker], buffers["uv"][worker]
@@ -280,8 +281,11 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
                     np.multiply(keep, slice_codes, out=held)
                 # [w W_p | c W_p], and for PReLU the same rows times alpha below them.
                 top = weights_uv[:width, :units]
-                np.multiply(kernel_column, out_kernel[start:stop], out=top[:, :, :classes])
-                np.multiply(bias_column, out_kernel[start:stop], out=top[:, :, classes:])
+                if compiled is not None:
+                    compiled.pixel_weights(kernel, bias, out_kernel[start:stop], top)
+                else:
+                    np.multiply(kernel_column, out_kernel[start:stop], out=top[:, :, :classes])
+                    np.multiply(bias_column, out_kernel[start:stop], out=top[:, :, classes:])
                 if self.prelu:
                     np.multiply(alpha[start:stop, :, None], top, out=weights_uv[:width, units:])
                 np.copyto(expanded[:width], held)
@@ -332,13 +336,25 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
                     total = positive
                 else:
                     total = sums[:width]
-                q_sums, r_sums = total[:, :, :classes], total[:, :, classes:]
                 # The hidden layer's gradients use W before this step changes it.
-                partial_kernel[worker] += np.einsum("pnk,pnk->n", q_sums, weights_slice)
-                partial_bias[worker] += np.einsum("pnk,pnk->n", r_sums, weights_slice)
-                np.multiply(kernel_column, q_sums, out=grad[:width])
-                grad[:width] += bias_column * r_sums
-                grad[:width] *= scale
+                if compiled is not None:
+                    compiled.pixel_gradients(
+                        total,
+                        weights_slice,
+                        kernel,
+                        bias,
+                        scale,
+                        grad[:width],
+                        partial_kernel[worker],
+                        partial_bias[worker],
+                    )
+                else:
+                    q_sums, r_sums = total[:, :, :classes], total[:, :, classes:]
+                    partial_kernel[worker] += np.einsum("pnk,pnk->n", q_sums, weights_slice)
+                    partial_bias[worker] += np.einsum("pnk,pnk->n", r_sums, weights_slice)
+                    np.multiply(kernel_column, q_sums, out=grad[:width])
+                    grad[:width] += bias_column * r_sums
+                    grad[:width] *= scale
                 out_kernel_sink(start, stop, grad[:width], scratch[:width])
 
         with self._blas_single_thread():

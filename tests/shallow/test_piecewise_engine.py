@@ -60,17 +60,20 @@ def keras_gradients(model, images, labels, mask, keep):
     return float(loss), [g.numpy() for g in tape.gradient(loss, model.trainable_weights)]
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("data", ["batch", "float_batch"])
 @pytest.mark.parametrize("dropout", [0.5, 0.8])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_gradients_under_a_mask_equal_tensorflow(request, data, dropout, activation):
-    """Under the same dropout mask, loss and every gradient (PReLU's slopes too) equal TensorFlow's."""
+def test_gradients_under_a_mask_equal_tensorflow(request, data, dropout, activation, compiled):
+    """Under the same dropout mask, loss and every gradient (PReLU's slopes too) equal TensorFlow's,
+    with the compiled passes or numpy's."""
     images, labels = request.getfixturevalue(data)
     config = TrainingConfig(hidden_units=(5,), activation=activation, dropout=dropout)
     model = build_model(config)
     # Zero biases as Keras initialises them: z is exactly 0 on every black pixel.
     model.set_weights(random_weights(model, seed=3, zero_biases=data == "batch"))
-    engine = NumpyPiecewiseEngine(config, model.get_weights(), threads=2)
+    engine = NumpyPiecewiseEngine(config, model.get_weights(), threads=2, compiled=compiled)
+    assert (engine.kernels is not None) == compiled
     loss, _, grads, mask = engine.gradients(images, labels)
     assert abs(mask.mean() - (1 - dropout)) < 0.02
     reference_loss, expected = keras_gradients(model, images, labels, mask, engine.keep)
