@@ -28,7 +28,12 @@ data included. Networks can be re-measured alone (BENCH_NETWORKS=0,3); each spee
 says when its pair ran and the load average then. Before the piecewise engine (measured
 2026-12-01 19:22-19:44 here, 1-2 rounds, every activation on `NumpyDenseEngine`) the
 speed-ups were: linear 1.99x, ReLU 0.5 2.73x, ReLU 0.8 2.8x, LeakyReLU 1.25x, PReLU 3.36x,
-78 + 78 2.41x, 392 + 392 0.94x, MLP 0.62x.
+78 + 78 2.41x, 392 + 392 0.94x, MLP 0.62x. Before the compiled passes (numba: the optimizer
+updates, each layer's bias/activation/dropout pass and its way back, the per-pixel slices'
+weights and gradients; and the deeper per-pixel nets keeping their forward values instead of
+recomputing them), measured 2026-12-01 23:24 to 2026-12-02 03:16 here: linear 2.97x, ReLU 0.5
+3.18x, ReLU 0.8 2.8x, LeakyReLU 3.18x, PReLU 3.15x, ELU 2.18x, 78 + 78 1.21x, 392 + 392 1.23x,
+MLP 1.65x.
 """
 
 RESULTS = Path(__file__).resolve().parent / "results" / "networks.json"

@@ -171,7 +171,24 @@ def _compiled():
                 kernel_sum[n] += q_total
                 bias_sum[n] += r_total
 
+    @jit
+    def masked_codes(keep, indices, table, expanded):
+        # For each value: its 0/1 dropout decision times the float32 table entry of its
+        # pixel's level, table[indices[s, b], j] (column j of a table with N or 2N columns,
+        # the decision of neuron j mod N), into `expanded`.
+        slices, batch, units = keep.shape
+        width = table.shape[1]
+        for s in range(slices):
+            for b in range(batch):
+                row = table[indices[s, b]]
+                decisions = keep[s, b]
+                outr = expanded[s, b]
+                for half in range(0, width, units):
+                    for n in range(units):
+                        outr[half + n] = f32(decisions[n]) * row[half + n]
+
     return {
+        "masked_codes": masked_codes,
         "adam": adam,
         "rmsprop": rmsprop,
         "sgd": momentum,
@@ -272,6 +289,15 @@ def pixel_gradients(sums, out_kernel, kernel, bias, scale, grad, kernel_sum, bia
     """The output kernel's gradient of a slice, s (w Q + c R) from sums = [Q | R], and its
     share of the hidden layer's gradient sums (float64, added to)."""
     _compiled()["pixel_gradients"](sums, out_kernel, kernel, bias, np.float32(scale), grad, kernel_sum, bias_sum)
+
+
+def masked_codes(keep, indices, table, expanded) -> None:
+    """expanded[s, b, j] = keep[s, b, j mod N] * table[indices[s, b], j], in one pass.
+
+    keep: (slices, batch, N) 0/1 bytes; indices: (slices, batch) each value's row of the
+    float32 (levels, N or 2N) table (ELU's act and act' of each pixel level).
+    """
+    _compiled()["masked_codes"](keep, indices, table, expanded)
 
 
 def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:

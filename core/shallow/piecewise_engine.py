@@ -254,7 +254,10 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
                 width = stop - start
                 # ELU's forward pass needs act(z) alone, not act'(z).
                 columns = slice(0, units) if self.elu else slice(None)
-                slice_codes = self._slice_codes(levels, pixels_first, start, stop, columns)
+                # ELU's float tables in one compiled pass (for the byte codes numpy's gather
+                # and product were faster).
+                gather = compiled is not None and levels is not None and self.elu
+                slice_codes = None if gather else self._slice_codes(levels, pixels_first, start, stop, columns)
                 keep = buffers["drawn"][worker][:width]
                 if given_mask is not None:
                     keep[...] = given_mask[start:stop]
@@ -269,8 +272,11 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
                     # m act(z) @ W_p into the products' unweighted half (x_p multiplies the other).
                     np.copyto(held, keep)
                     activated = expanded[:width, :, :units]
-                    np.copyto(activated, keep)
-                    activated *= slice_codes[:, :, :units]
+                    if gather:  # One pass: the decision times the level's act(z).
+                        compiled.masked_codes(keep, levels[0][start:stop], levels[1][:, :units], activated)
+                    else:
+                        np.copyto(activated, keep)
+                        activated *= slice_codes[:, :, :units]
                     products[start:stop, :, :classes] = 0.0
                     products[start:stop, :, classes:] = np.matmul(activated, out_kernel[start:stop])
                     continue
@@ -300,9 +306,12 @@ class NumpyPiecewiseEngine(NumpyPerPixelEngine):
             first, the hidden layer's (through act') from the second."""
             expanded, sums = buffers["expanded"][worker], buffers["sums"][worker]
             width = stop - start
-            np.copyto(expanded[:width, :, :units], codes[start:stop])
-            expanded[:width, :, units:] = expanded[:width, :, :units]
-            expanded[:width] *= self._slice_codes(levels, pixels_first, start, stop)
+            if compiled is not None and levels is not None:
+                compiled.masked_codes(codes[start:stop], levels[0][start:stop], levels[1], expanded[:width])
+            else:
+                np.copyto(expanded[:width, :, :units], codes[start:stop])
+                expanded[:width, :, units:] = expanded[:width, :, :units]
+                expanded[:width] *= self._slice_codes(levels, pixels_first, start, stop)
             np.matmul(expanded[:width].transpose(0, 2, 1), stacked[start:stop], out=sums[:width])
             weights_slice = out_kernel[start:stop]
             derivative_sums = sums[:width, units:]
