@@ -84,10 +84,16 @@ def draw_keep(generator, kept: np.ndarray, threshold: int, fraction: float) -> N
     is exact (0.2 is 51.2 / 256).
     """
     count = kept.size
-    raw = generator.random_raw(-(-count // 8)).view(np.uint8)[:count].reshape(kept.shape)
+    words = generator.random_raw(-(-count // 8))
+    raw = words.view(np.uint8)[:count].reshape(kept.shape)
     np.less(raw, threshold, out=kept)
     if fraction:
-        borderline = np.flatnonzero(raw == threshold)
+        from core.shallow import kernels
+
+        # The same positions, found eight bytes at a time where numba is installed.
+        borderline = kernels.equal_bytes(words, count, threshold) if kernels.available() else None
+        if borderline is None:
+            borderline = np.flatnonzero(raw == threshold)
         second = generator.random_raw(len(borderline)) >> np.uint64(11)
         kept.reshape(-1)[borderline] = second < np.uint64(fraction * 2.0**53)
 
