@@ -1157,14 +1157,47 @@ def default_queue() -> JobQueue:
         return _default_queue
 
 
-def warm_up() -> None:
-    """Imports Keras, finds the device, loads the data and compiles the numpy engines' kernels
-    (seconds, once per process)."""
-    try:
-        from core.shallow import kernels
+WARM_UP_NETWORKS = (
+    {"hidden_units": (4,)},
+    {"hidden_units": (4,), "activation": "relu"},
+    {"hidden_units": (4,), "activation": "prelu"},
+    {"hidden_units": (4,), "activation": "elu"},
+    {"hidden_units": (4, 4)},
+    {"hidden_units": (4, 4), "activation": "prelu"},
+    {"hidden_units": (4, 4), "activation": "elu"},
+    {"architecture": "mlp", "hidden_units": (4,)},
+)
+"""One tiny network per code path of the numpy engines (their compiled kernels by type)."""
 
+
+def warm_up_engines() -> None:
+    """One step and one prediction of a tiny network per numpy engine path, so that their
+    compiled kernels are compiled (about 3 s the first time on a machine) or loaded from
+    numba's disk cache (a fraction of a second) before a real job needs them."""
+    from core.shallow import kernels
+    from core.shallow.config import NUM_CLASSES, PIXELS, build_model
+
+    if not kernels.warm_up():
+        return
+    rng = np.random.default_rng(0)
+    images = (rng.integers(0, 256, (8, PIXELS)) / 255).astype(np.float32)
+    labels = rng.integers(0, NUM_CLASSES, 8)
+    for settings in WARM_UP_NETWORKS:
+        config = TrainingConfig(batch_size=8, dropout=0.5, train_limit=16, **settings)
+        engine = make_engine(config, build_model(config), "numpy")
+        try:
+            engine.train_batch(images, labels)
+            engine.predict(images)
+        finally:
+            engine.close()
+
+
+def warm_up() -> None:
+    """Imports Keras, finds the device, loads the data and readies the numpy engines' compiled
+    kernels (seconds, once per process)."""
+    try:
         training_device()
         _dataset(None)
-        kernels.warm_up()
+        warm_up_engines()
     except Exception:  # The job itself reports any real problem with a message.
         pass

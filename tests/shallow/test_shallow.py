@@ -182,8 +182,8 @@ batch = config.batch_size
 rng = np.random.default_rng(0)
 images = rng.random((batch, 784), dtype=np.float32)
 labels = rng.integers(0, 10, batch)
-from core.shallow import kernels
-kernels.warm_up()  # The compiler's one-time allocations are not the step's.
+from core.shallow.jobs import warm_up_engines
+warm_up_engines()  # The compiler's one-time allocations are not the step's.
 tracemalloc.start()
 engine.train_batch(images, labels)
 print(type(engine).__name__, tracemalloc.get_traced_memory()[1])
