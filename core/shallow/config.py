@@ -366,9 +366,8 @@ def resolve_engine(config: TrainingConfig, has_gpu: bool = False) -> str:
     """The engine that will train this config.
 
     On a GPU with JAX installed (`make run GPU=1`): the compiled JAX engine, for every dense network.
-    On a CPU: numpy for every network but the CNN (`NumpyDenseEngine` trains the MLP in 2.4 ms a
-    batch where `fit` takes 4.1 ms here, BENCHMARKS.md; an earlier run under load had it the other
-    way round).
+    On a CPU: numpy for every network but the CNN (`NumpyDenseEngine` trains the MLP in 2 ms a
+    batch where `fit` takes 6 ms here, side by side, BENCHMARKS.md).
     The CNN always trains with Keras `fit` (on the GPU when Keras sees one): the hand-written
     engines have no convolutions.
     """

@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from core.shallow.compiled import LEAKY_SLOPE
 from core.shallow.config import NUM_CLASSES, PIXELS, TrainingConfig, refuse_convolutions
 from core.shallow.engines import NumpyOptimizer, ShuffledEpochs, cross_entropy, draw_keep, softmax
-from core.shallow.kernels import LEAKY_SLOPE
 
 SLICE_BYTES = 2 << 20
 """Bytes of one float32 (slice, batch, neurons) tensor; a few of them stay in cache at once."""
@@ -127,7 +127,7 @@ class NumpyDenseEngine(ShuffledEpochs):
     name = "numpy"
 
     def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2, compiled: bool = True):
-        from core.shallow import kernels
+        from core.shallow import compiled as kernels
 
         refuse_convolutions(config, "numpy")
         if config.mixed_precision:

@@ -84,16 +84,10 @@ def draw_keep(generator, kept: np.ndarray, threshold: int, fraction: float) -> N
     is exact (0.2 is 51.2 / 256).
     """
     count = kept.size
-    words = generator.random_raw(-(-count // 8))
-    raw = words.view(np.uint8)[:count].reshape(kept.shape)
+    raw = generator.random_raw(-(-count // 8)).view(np.uint8)[:count].reshape(kept.shape)
     np.less(raw, threshold, out=kept)
     if fraction:
-        from core.shallow import kernels
-
-        # The same positions, found eight bytes at a time where numba is installed.
-        borderline = kernels.equal_bytes(words, count, threshold) if kernels.available() else None
-        if borderline is None:
-            borderline = np.flatnonzero(raw == threshold)
+        borderline = np.flatnonzero(raw == threshold)
         second = generator.random_raw(len(borderline)) >> np.uint64(11)
         kept.reshape(-1)[borderline] = second < np.uint64(fraction * 2.0**53)
 
@@ -102,7 +96,7 @@ class NumpyOptimizer:
     """Adam, RMSprop and SGD with momentum, with Keras 3's update formulas."""
 
     def __init__(self, config: TrainingConfig, shapes: list[tuple[int, ...]], compiled: bool = True):
-        from core.shallow import kernels
+        from core.shallow import compiled as kernels
 
         self.kind = config.optimizer
         self.learning_rate = config.learning_rate
@@ -200,7 +194,7 @@ class NumpyPerPixelEngine(ShuffledEpochs):
     name = "numpy"
 
     def __init__(self, config: TrainingConfig, weights: list[np.ndarray], threads: int = 2, compiled: bool = True):
-        from core.shallow import kernels
+        from core.shallow import compiled as kernels
 
         if not config.fits_numpy_engine:
             raise ValueError("The numpy engine needs one linear per-pixel hidden layer.")

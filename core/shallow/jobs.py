@@ -1174,7 +1174,7 @@ def warm_up_engines() -> None:
     """One step and one prediction of a tiny network per numpy engine path, so that their
     compiled kernels are compiled (about 3 s the first time on a machine) or loaded from
     numba's disk cache (a fraction of a second) before a real job needs them."""
-    from core.shallow import kernels
+    from core.shallow import compiled as kernels
     from core.shallow.config import NUM_CLASSES, PIXELS, build_model
 
     if not kernels.warm_up():

@@ -187,29 +187,7 @@ def _compiled():
                     for n in range(units):
                         outr[half + n] = f32(decisions[n]) * row[half + n]
 
-    @jit
-    def equal_bytes(words, raw, count, value, positions):
-        # Positions (ascending) of the bytes raw[:count] equal to `value`, found a 64-bit word
-        # at a time: a word holds one if (x - 0x01..01) & ~x & 0x80..80 is not 0 for x = word
-        # xor value in every byte. Returns how many, or -1 if `positions` is too short.
-        ones = np.uint64(0x0101010101010101)
-        highs = np.uint64(0x8080808080808080)
-        pattern = np.uint64(value) * ones
-        found = 0
-        limit = positions.shape[0]
-        for word in range(words.shape[0]):
-            x = words[word] ^ pattern
-            if (x - ones) & ~x & highs:
-                for index in range(word * 8, min(word * 8 + 8, count)):
-                    if raw[index] == value:
-                        if found == limit:
-                            return -1
-                        positions[found] = index
-                        found += 1
-        return found
-
     return {
-        "equal_bytes": equal_bytes,
         "masked_codes": masked_codes,
         "adam": adam,
         "rmsprop": rmsprop,
@@ -320,17 +298,6 @@ def masked_codes(keep, indices, table, expanded) -> None:
     float32 (levels, N or 2N) table (ELU's act and act' of each pixel level).
     """
     _compiled()["masked_codes"](keep, indices, table, expanded)
-
-
-def equal_bytes(words: np.ndarray, count: int, value: int) -> np.ndarray | None:
-    """np.flatnonzero(raw == value) for raw = the first `count` bytes of the uint64 `words`,
-    eight bytes per test; None where it cannot run here."""
-    kernels = _compiled()
-    if kernels is None or not words.flags.c_contiguous:
-        return None
-    positions = np.empty(count // 64 + 64, np.int64)  # 4x the expected 1 in 256, and more.
-    found = kernels["equal_bytes"](words, words.view(np.uint8), count, np.uint8(value), positions)
-    return positions[:found] if found >= 0 else None
 
 
 def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.shallow import kernels
+from core.shallow import compiled as kernels
 from core.shallow.config import TrainingConfig
 from core.shallow.engines import NumpyOptimizer
 
@@ -63,35 +63,3 @@ def test_arrays_it_cannot_take_are_left_to_numpy():
     optimizer.start_step()
     optimizer.update(0, weight[::2], grad)
     assert np.all(weight[::2] < 1) and np.all(weight[1::2] == 1)
-
-
-@pytest.mark.parametrize("threshold, fraction", [(51, 0.2), (128, 0.0), (0, 0.5), (255, 0.744)])
-def test_the_compiled_search_draws_the_very_masks_numpy_draws(threshold, fraction, monkeypatch):
-    """Same generator state in, the same keep decisions and the same state out, byte for byte,
-    for shapes whose size is and is not a multiple of 8."""
-    from core.shallow.engines import draw_keep
-
-    for shape in [(3, 5, 7), (4, 8, 16), (1, 1, 1)]:
-        masks, states = [], []
-        for compiled in (True, False):
-            monkeypatch.setattr(kernels, "available", lambda compiled=compiled: compiled)
-            generator = np.random.Generator(np.random.SFC64(17)).bit_generator
-            kept = np.empty(shape, bool)
-            for _ in range(3):
-                draw_keep(generator, kept, threshold, fraction)
-            masks.append(kept.copy())
-            states.append(generator.state["state"]["state"].tolist())
-        np.testing.assert_array_equal(masks[0], masks[1])
-        assert states[0] == states[1]
-
-
-def test_equal_bytes_finds_every_byte_and_only_those():
-    rng = np.random.default_rng(2)
-    words = rng.integers(0, 2**63, 1000, dtype=np.int64).view(np.uint64)
-    raw = words.view(np.uint8)
-    raw[::97] = 51  # Runs of the value next to others (the carry-free test must not miss them).
-    raw[500:520] = 51
-    raw[7998:8000] = 51  # In the last word, beyond `count` below.
-    for count in (8000, 7997):
-        expected = np.flatnonzero(raw[:count] == 51)
-        np.testing.assert_array_equal(kernels.equal_bytes(words, count, 51), expected)
