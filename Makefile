@@ -30,7 +30,7 @@ RAY_ENV := EXPLORER_RAY_ADDRESS=$(RAY)
 RUN_CLUSTER := cluster
 endif
 
-.PHONY: setup cluster run test lint format bench data models browser requirements-check clean help
+.PHONY: setup cluster run test lint format bench data models kernels browser requirements-check clean help
 
 help:
 	@echo "make run    set up everything and start the app on http://127.0.0.1:$(PORT)"
@@ -54,7 +54,16 @@ endif
 	rm -f $(VENV)/.installed-gpu*
 	touch $@
 
-setup: $(VENV)/.installed-gpu$(GPU) data models
+setup: $(VENV)/.installed-gpu$(GPU) data models kernels
+
+# The numpy engines' kernels, compiled once into numba's disk cache (core/shallow/__pycache__);
+# a training process then loads each in milliseconds instead of compiling it (about 4 s).
+KERNELS_STAMP := core/shallow/__pycache__/.compiled-kernels
+$(KERNELS_STAMP): $(VENV)/.installed-gpu$(GPU) core/shallow/compiled.py
+	@$(PY) -m core.shallow.compiled
+	@mkdir -p $(dir $@) && touch $@
+
+kernels: $(KERNELS_STAMP)
 
 # Ray, the optional cluster executor, on top of whichever requirements were installed.
 $(VENV)/.installed-cluster: $(VENV)/.installed-gpu$(GPU) requirements-cluster.txt

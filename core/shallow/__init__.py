@@ -7,6 +7,8 @@
     piecewise_engine.py  the two-product engine extended to one layer with ReLU, LeakyReLU,
                    PReLU or ELU
     dense_engine.py  the numpy engine for every other per-pixel network (and the MLP)
+    compiled.py    the numpy engines' element-wise passes compiled with numba (optimizer updates,
+                   layer passes, per-pixel slices), bit-for-bit or within float32 of numpy's
     jax_engine.py  the compiled JAX engine for every dense network (the GPU path; the CNN uses Keras)
     replay.py      replays of real full-length runs
     calibration.py times a few real batches of the engine a run would use (the time estimates)

@@ -332,3 +332,28 @@ def optimizer_update(kind: str, weight, grad, first, second, learning_rate: floa
     else:
         kernels["sgd"](weight, grad, first, f32(learning_rate), f32(0.85))
     return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m core.shallow.compiled`: compile every kernel into numba's disk cache (set-up)."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(
+        prog="python -m core.shallow.compiled",
+        description="Compiles the numpy engines' kernels into numba's disk cache (one tiny step per engine path).",
+    )
+    parser.parse_args(argv)
+    if not available():
+        print("numba is not installed: the numpy engines run their numpy passes.")
+        return 0
+    from core.shallow.jobs import warm_up_engines
+
+    start = time.perf_counter()
+    warm_up_engines()
+    print(f"Compiled kernels ready in numba's cache ({time.perf_counter() - start:.1f} s).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -150,22 +150,31 @@ def make_engine(config: TrainingConfig, model, engine_name: str):
     general numpy engine for every other network; "jax" the compiled JAX engine;
     "keras" is Keras' own `fit`.
     """
-    from core.shallow.dense_engine import NumpyDenseEngine
-    from core.shallow.engines import KerasEngine, NumpyPerPixelEngine
-    from core.shallow.piecewise_engine import NumpyPiecewiseEngine, fits_piecewise_engine
+    from core.shallow.engines import KerasEngine
 
-    threads = min(os.cpu_count() or 1, 4)
-    if engine_name == "numpy" and config.fits_numpy_engine:
-        return NumpyPerPixelEngine(config, model.get_weights(), threads=threads)
-    if engine_name == "numpy" and fits_piecewise_engine(config):
-        return NumpyPiecewiseEngine(config, model.get_weights(), threads=threads)
     if engine_name == "numpy":
-        return NumpyDenseEngine(config, model.get_weights(), threads=threads)
+        return numpy_engine(config, model.get_weights())
     if engine_name == "jax":
         from core.shallow.jax_engine import JaxEngine
 
         return JaxEngine(config, model.get_weights())
     return KerasEngine(config, model)
+
+
+def numpy_engine(config: TrainingConfig, weights: list[np.ndarray]):
+    """The numpy engine for `config`, from the Keras model's weights: the two-product engine
+    for the linear one-layer net, its piecewise extension for one layer with another
+    activation, the general dense engine for the rest."""
+    from core.shallow.dense_engine import NumpyDenseEngine
+    from core.shallow.engines import NumpyPerPixelEngine
+    from core.shallow.piecewise_engine import NumpyPiecewiseEngine, fits_piecewise_engine
+
+    threads = min(os.cpu_count() or 1, 4)
+    if config.fits_numpy_engine:
+        return NumpyPerPixelEngine(config, weights, threads=threads)
+    if fits_piecewise_engine(config):
+        return NumpyPiecewiseEngine(config, weights, threads=threads)
+    return NumpyDenseEngine(config, weights, threads=threads)
 
 
 def split_data(config: TrainingConfig, data_path: str | None = None):
@@ -1170,34 +1179,47 @@ WARM_UP_NETWORKS = (
 """One tiny network per code path of the numpy engines (their compiled kernels by type)."""
 
 
-def warm_up_engines() -> None:
-    """One step and one prediction of a tiny network per numpy engine path, so that their
-    compiled kernels are compiled (about 3 s the first time on a machine) or loaded from
-    numba's disk cache (a fraction of a second) before a real job needs them."""
-    from core.shallow import compiled as kernels
-    from core.shallow.config import NUM_CLASSES, PIXELS, build_model
+def tiny_networks() -> list[tuple[TrainingConfig, list[np.ndarray]]]:
+    """WARM_UP_NETWORKS as (config, the Keras model's initial weights) pairs."""
+    from core.shallow.config import build_model
 
-    if not kernels.warm_up():
-        return
-    rng = np.random.default_rng(0)
-    images = (rng.integers(0, 256, (8, PIXELS)) / 255).astype(np.float32)
-    labels = rng.integers(0, NUM_CLASSES, 8)
-    for settings in WARM_UP_NETWORKS:
-        config = TrainingConfig(batch_size=8, dropout=0.5, train_limit=16, **settings)
-        engine = make_engine(config, build_model(config), "numpy")
-        try:
-            engine.train_batch(images, labels)
-            engine.predict(images)
-        finally:
-            engine.close()
+    configs = [TrainingConfig(batch_size=8, dropout=0.5, train_limit=16, **settings) for settings in WARM_UP_NETWORKS]
+    return [(config, build_model(config).get_weights()) for config in configs]
+
+
+def warm_up_engines(networks=None, quiet: bool = False) -> None:
+    """One step and one prediction of each tiny network (`tiny_networks()` unless given), so
+    that the numpy engines' compiled kernels are compiled into numba's disk cache (about 4 s
+    the first time on a machine; set-up does it) or loaded from it (a fraction of a second).
+    Needs no Keras once the networks are given. `quiet`: a failure is left to the job that
+    meets it (it reports it with a message)."""
+    from core.shallow import compiled as kernels
+    from core.shallow.config import NUM_CLASSES, PIXELS
+
+    try:
+        if not kernels.warm_up():
+            return
+        rng = np.random.default_rng(0)
+        images = (rng.integers(0, 256, (8, PIXELS)) / 255).astype(np.float32)
+        labels = rng.integers(0, NUM_CLASSES, 8)
+        for config, weights in networks if networks is not None else tiny_networks():
+            engine = numpy_engine(config, weights)
+            try:
+                engine.train_batch(images, labels)
+                engine.predict(images)
+            finally:
+                engine.close()
+    except Exception:
+        if not quiet:
+            raise
 
 
 def warm_up() -> None:
-    """Imports Keras, finds the device, loads the data and readies the numpy engines' compiled
-    kernels (seconds, once per process)."""
+    """Imports Keras, finds the device and loads the data (seconds, once per process). The
+    compiled kernels need nothing here: set-up compiled them into numba's disk cache
+    (`python -m core.shallow.compiled`), from which a job loads each in milliseconds."""
     try:
         training_device()
         _dataset(None)
-        warm_up_engines()
     except Exception:  # The job itself reports any real problem with a message.
         pass

@@ -63,3 +63,16 @@ def test_arrays_it_cannot_take_are_left_to_numpy():
     optimizer.start_step()
     optimizer.update(0, weight[::2], grad)
     assert np.all(weight[::2] < 1) and np.all(weight[1::2] == 1)
+
+
+def test_the_set_up_command_fills_numba_cache(capsys):
+    """`python -m core.shallow.compiled` (run by `make`'s set-up) compiles or loads every kernel
+    into numba's cache beside the module."""
+    from pathlib import Path
+
+    assert kernels.main([]) == 0
+    assert "Compiled kernels ready" in capsys.readouterr().out
+    index_files = (Path(kernels.__file__).parent / "__pycache__").glob("compiled._compiled.locals.*.nbi")
+    names = {path.name.split(".")[3].rsplit("-", 1)[0] for path in index_files}
+    assert {"adam", "rmsprop", "momentum", "forward", "backward", "pixel_weights", "pixel_gradients"} <= names
+    assert "masked_codes" in names
