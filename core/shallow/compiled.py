@@ -1,9 +1,10 @@
 """Compiled loops (numba) for the numpy engines' element-wise work.
 
 numpy runs an expression such as Adam's update as a dozen passes over memory, each with its
-own temporary; these kernels make one pass and keep every intermediate in registers. Each
-kernel does the same float32 operations in the same order as the numpy code it replaces,
-without fused multiply-adds, so results are bit-for-bit the numpy ones (tests check that).
+own temporary; these kernels make one pass and keep every intermediate in registers. The
+optimizer updates do the same float32 operations in the same order as the numpy code they
+replace, without fused multiply-adds, so their results are bit-for-bit numpy's; the layer
+passes sum in another order and agree to float32 rounding (tests check both).
 
 numba is imported on first use (about 0.3 s); compiled kernels are cached on disk beside
 this file, so later processes load them instead of compiling. Where numba is not installed
@@ -205,12 +206,8 @@ def available() -> bool:
 
 
 def warm_up() -> bool:
-    """Compiles (or loads from the disk cache) every kernel now, on tiny arrays.
-
-    Called where a process has time to spare before training (the app's warm training
-    process), so a first batch does not wait for the compiler; also lets a memory
-    measurement leave the compiler's one-time allocations out. False without numba.
-    """
+    """Compiles (or loads from the disk cache) the optimizer updates now, on tiny arrays;
+    False without numba. `jobs.warm_up_engines` does this and then every layer pass."""
     if not available():
         return False
     block = [np.zeros(4, np.float32) for _ in range(4)]
@@ -250,9 +247,9 @@ def layer_forward(activation, z, bias, mask, scale, alpha, out, inputs=None, ker
 def layer_backward(activation, grad, z, mask, scale, alpha, inputs=None):
     """dLoss/da to dLoss/dz in place on `grad` (mask, scale, act'(z)), compiled.
 
-    Returns, summed over the block in float64 and handed back as float32: the bias'
-    gradient (N,), PReLU's slopes' (slices, N) (None for other activations) and, with
-    `inputs` (a per-pixel first layer's pixel values), the kernel's (N,).
+    Returns, summed over the block in float32: the bias' gradient (N,), PReLU's slopes'
+    (slices, N) (None for other activations) and, with `inputs` (a per-pixel first layer's
+    pixel values), the kernel's (N,).
     """
     slices, _, units = grad.shape
     bias_sum = np.zeros(units, np.float32)
@@ -272,12 +269,7 @@ def layer_backward(activation, grad, z, mask, scale, alpha, inputs=None):
         alpha_sum,
         kernel_sum,
     )
-    as_float = np.float32
-    return (
-        bias_sum.astype(as_float),
-        alpha_sum.astype(as_float) if alpha is not None else None,
-        kernel_sum.astype(as_float),
-    )
+    return bias_sum, alpha_sum if alpha is not None else None, kernel_sum
 
 
 def pixel_weights(kernel, bias, out_kernel, weights_uv) -> None:

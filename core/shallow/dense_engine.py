@@ -37,7 +37,7 @@ act(z): none has 1; ReLU and LeakyReLU are positive exactly where z is (a droppe
 zero gradient anyway), and TensorFlow's derivative at z = 0 (ReLU 0, LeakyReLU its slope) is
 the one for a = 0. For them a step keeps only a."""
 KEEP_FORWARD_BYTES = 1 << 30
-"""Up to this size, a step keeps every slice's forward values (z and a of each layer) for the
+"""Up to this size, a step keeps every slice's forward values (each layer's a, and z where needed) for the
 backward pass; a larger step recomputes them slice by slice (a second forward product)."""
 
 

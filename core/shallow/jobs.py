@@ -1179,39 +1179,26 @@ WARM_UP_NETWORKS = (
 """One tiny network per code path of the numpy engines (their compiled kernels by type)."""
 
 
-def tiny_networks() -> list[tuple[TrainingConfig, list[np.ndarray]]]:
-    """WARM_UP_NETWORKS as (config, the Keras model's initial weights) pairs."""
-    from core.shallow.config import build_model
+def warm_up_engines() -> None:
+    """One step and one prediction of each of WARM_UP_NETWORKS, so that the numpy engines'
+    compiled kernels are compiled into numba's disk cache (about 4 s the first time on a
+    machine; set-up does it, `python -m core.shallow.compiled`) or loaded from it."""
+    from core.shallow import compiled
+    from core.shallow.config import NUM_CLASSES, PIXELS, build_model
 
-    configs = [TrainingConfig(batch_size=8, dropout=0.5, train_limit=16, **settings) for settings in WARM_UP_NETWORKS]
-    return [(config, build_model(config).get_weights()) for config in configs]
-
-
-def warm_up_engines(networks=None, quiet: bool = False) -> None:
-    """One step and one prediction of each tiny network (`tiny_networks()` unless given), so
-    that the numpy engines' compiled kernels are compiled into numba's disk cache (about 4 s
-    the first time on a machine; set-up does it) or loaded from it (a fraction of a second).
-    Needs no Keras once the networks are given. `quiet`: a failure is left to the job that
-    meets it (it reports it with a message)."""
-    from core.shallow import compiled as kernels
-    from core.shallow.config import NUM_CLASSES, PIXELS
-
-    try:
-        if not kernels.warm_up():
-            return
-        rng = np.random.default_rng(0)
-        images = (rng.integers(0, 256, (8, PIXELS)) / 255).astype(np.float32)
-        labels = rng.integers(0, NUM_CLASSES, 8)
-        for config, weights in networks if networks is not None else tiny_networks():
-            engine = numpy_engine(config, weights)
-            try:
-                engine.train_batch(images, labels)
-                engine.predict(images)
-            finally:
-                engine.close()
-    except Exception:
-        if not quiet:
-            raise
+    if not compiled.warm_up():
+        return
+    rng = np.random.default_rng(0)
+    images = (rng.integers(0, 256, (8, PIXELS)) / 255).astype(np.float32)
+    labels = rng.integers(0, NUM_CLASSES, 8)
+    for settings in WARM_UP_NETWORKS:
+        config = TrainingConfig(batch_size=8, dropout=0.5, train_limit=16, **settings)
+        engine = numpy_engine(config, build_model(config).get_weights())
+        try:
+            engine.train_batch(images, labels)
+            engine.predict(images)
+        finally:
+            engine.close()
 
 
 def warm_up() -> None:
