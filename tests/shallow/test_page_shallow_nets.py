@@ -368,7 +368,9 @@ def test_the_estimate_is_the_timed_engine_times_the_batches_of_an_epoch(monkeypa
     at = rerun_until(at, lambda: metric(at, "Per epoch (estimate)") == "26 s")
     assert metric(at, "Whole run, at most") == "9 min"  # 520 s
     assert "timed on a few real batches of that engine here" in shown_text(at)
-    assert asked and all(config == calibration.speed_key(view.PAGE_DEFAULT) for config in asked)
+    # The page asked for its own setting's timing. (A timer an earlier test left behind may still
+    # be working through its own queue, through the same patched function, on a slow machine.)
+    assert calibration.speed_key(view.PAGE_DEFAULT) in asked
 
 
 def test_the_first_guess_stands_in_when_timing_fails(monkeypatch):
