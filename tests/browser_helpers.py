@@ -20,3 +20,22 @@ def screenshot_whole_page(page, path, timeout: int = SETTLE_MS) -> None:
     wait_until_idle(page, timeout)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def choose_option(page, widget, name: str, *, exact: bool = False, tries: int = 5) -> None:
+    """Opens a selectbox or multiselect and clicks the option called ``name``.
+
+    A rerun that lands just after the click (a slow machine finishing the previous run, an image
+    arriving) redraws the widget and closes its list, so the option never shows; open it again.
+    """
+    option = page.get_by_role("option", name=name, exact=exact)
+    for attempt in range(tries):
+        widget.click()
+        try:
+            option.click(timeout=5_000)
+            return
+        except Exception:  # Playwright's TimeoutError; the last try re-raises it.
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+            wait_until_idle(page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser_helpers import screenshot_whole_page, wait_until_idle
+from browser_helpers import choose_option, screenshot_whole_page, wait_until_idle
 
 pytestmark = pytest.mark.browser
 
@@ -49,8 +49,7 @@ def test_stored_results_charts_and_notes_show(app_server, page, artifacts_dir):
 def test_filter_then_parameter_check(app_server, page, artifacts_dir):
     """Filtering to VGG16 leaves its four rows; the button builds the models and shows our counts."""
     open_architectures(page, app_server.url)
-    page.get_by_test_id("stMultiSelect").filter(has_text="Model").click()
-    page.get_by_role("option", name="VGG16", exact=True).click()
+    choose_option(page, page.get_by_test_id("stMultiSelect").filter(has_text="Model"), "VGG16", exact=True)
     page.keyboard.press("Escape")
     page.get_by_text("4 of 23 results").wait_for(timeout=SETTLE_MS)
     wait_until_idle(page)

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from browser_helpers import screenshot_whole_page, wait_until_idle
+from browser_helpers import choose_option, screenshot_whole_page, wait_until_idle
 from PIL import Image
 
 pytestmark = pytest.mark.browser
@@ -43,8 +43,7 @@ def test_kernel_lab_shows_photo_kernel_and_output(app_server, page, artifacts_di
 def test_switching_kernel_and_uploading_a_broken_file(app_server, page, artifacts_dir):
     """Choosing Sobel x updates the explanation; a broken upload shows the loader's message."""
     open_kernel_lab(page, app_server.url)
-    page.get_by_test_id("stSelectbox").filter(has_text="Kernel").click()
-    page.get_by_role("option", name="Sobel x").click()
+    choose_option(page, page.get_by_test_id("stSelectbox").filter(has_text="Kernel"), "Sobel x")
     page.get_by_text("The x-derivative (right minus left)").wait_for(timeout=SETTLE_MS)
     wait_until_idle(page)
     page.get_by_text("Gradient magnitude").click()
