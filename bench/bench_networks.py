@@ -55,9 +55,9 @@ NETWORKS = [
 ]
 
 
-def run_variant(variant: str, config: dict, images: int) -> dict:
+def run_variant(variant: str, config: dict, images: int, epochs: int = EPOCHS) -> dict:
     output = subprocess.run(
-        [sys.executable, "-m", "bench.network_variants", variant, json.dumps(config), str(images), str(EPOCHS)],
+        [sys.executable, "-m", "bench.network_variants", variant, json.dumps(config), str(images), str(epochs)],
         capture_output=True,
         text=True,
         check=True,
@@ -71,11 +71,11 @@ def label(config: dict) -> str:
     return TrainingConfig.from_dict(config).label
 
 
-def earlier_rows(name: str) -> list[dict]:
+def earlier_rows(name: str, results: Path = RESULTS) -> list[dict]:
     """This network's rows from the last saved results (kept when BENCH_NETWORKS skips it)."""
-    if not RESULTS.exists():
+    if not results.exists():
         return []
-    rows = json.loads(RESULTS.read_text())["rows"]
+    rows = json.loads(results.read_text())["rows"]
     return [row for row in rows if row["metric"].startswith(f"{name}: ")]
 
 

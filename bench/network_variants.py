@@ -56,8 +56,11 @@ def main(variant: str, config_json: str, images: int, epochs: int) -> dict:
         probabilities = model.predict(x_test.reshape(-1, 28, 28, 1), batch_size=256, verbose=0)
         engine_name = "keras"
     else:
+        import keras
+
         from core.shallow.jobs import make_engine
 
+        keras.utils.set_random_seed(config.seed)  # As the app's jobs do: the same start as plain's.
         engine_name = resolve_engine(config)
         engine = make_engine(config, build_model(config), engine_name)
         for _ in range(epochs):

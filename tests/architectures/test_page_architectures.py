@@ -170,7 +170,9 @@ def test_without_runs_the_chart_says_where_they_will_appear(monkeypatch):
     at = open_page()
     assert not any(p["who"] == "your run" for p in chart_points(chart_titled(at, "Accuracy against")))
     assert any("will appear here as crosses" in caption.value for caption in at.caption)
-    monkeypatch.delitem(sys.modules, "core.shallow.runs")
+    # The real module back in place (deleting the entry would make the page import a fresh,
+    # unpatched copy that reads whatever runs the suite has saved by then).
+    monkeypatch.setitem(sys.modules, "core.shallow.runs", core.shallow.runs)
     monkeypatch.setattr(core.shallow.runs, "list_finished_runs", lambda db_path=None: [])
     at = open_page()
     assert any("No saved shallow-net runs yet" in caption.value for caption in at.caption)
