@@ -34,10 +34,10 @@ def main(variant: str, config_json: str, images: int, epochs: int) -> dict:
     x_all, y_all, x_test, y_test = _dataset(None)
     x_train, y_train = x_all[:images], y_all[:images]
     times: list[float] = []
-    if variant == "plain":
-        import keras
+    import keras
 
-        keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.seed)  # Both variants start from the same weights, as the app's jobs do.
+    if variant == "plain":
         model = build_model(config)
         model.compile(optimizer=make_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"])
         train_images = x_train.reshape(-1, 28, 28, 1)
@@ -56,11 +56,8 @@ def main(variant: str, config_json: str, images: int, epochs: int) -> dict:
         probabilities = model.predict(x_test.reshape(-1, 28, 28, 1), batch_size=256, verbose=0)
         engine_name = "keras"
     else:
-        import keras
-
         from core.shallow.jobs import make_engine
 
-        keras.utils.set_random_seed(config.seed)  # As the app's jobs do: the same start as plain's.
         engine_name = resolve_engine(config)
         engine = make_engine(config, build_model(config), engine_name)
         for _ in range(epochs):
